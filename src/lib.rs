@@ -1,0 +1,1 @@
+//! alb-oidc: AWS ALB OIDC authentication as a proxy-wasm filter.
