@@ -1,1 +1,519 @@
-fn main() {}
+//! `alb-sim`: command-line front end of the local ALB stand-in (see README.md).
+
+use std::io::{BufWriter, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use alb_sim::identities::{Identities, ANONYMOUS};
+use alb_sim::keys::KeyDir;
+use alb_sim::keyserver::KeyServer;
+use alb_sim::proxy::{Proxy, ProxyConfig};
+use alb_sim::token::{self, Claims, HeaderFields, DEFAULT_EXP_IN};
+use alb_sim::{Error, Result};
+
+const DEFAULT_ISSUER: &str = "https://idp.alb-sim.local";
+const DEFAULT_CLIENT: &str = "alb-sim-client";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "alb-sim",
+    version,
+    about = "Local AWS ALB stand-in: ES256 keys, the key endpoint, ALB-format tokens and an injecting reverse proxy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Manage signing keys (one `<kid>.pem` per key, plus a `current` file).
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// Serve public keys like the ALB key endpoint: GET <prefix><kid> -> PEM.
+    ServeKeys(ServeKeysArgs),
+    /// Print signed tokens in the ALB's x-amzn-oidc-data format, one per line.
+    Mint(MintArgs),
+    /// Reverse proxy that injects freshly minted x-amzn-oidc-* headers.
+    Proxy(ProxyArgs),
+    /// keys generate --if-missing + serve-keys + proxy, in one process.
+    Run(RunArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCmd {
+    /// Generate ES256 key pairs with UUID v4 kids; the last one becomes current.
+    Generate {
+        /// Key directory (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Number of keys to generate.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Do nothing when the directory already holds a key.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// List kids, marking the current one.
+    List {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print the current signing kid.
+    Current {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Make KID the current signing key (a running proxy picks it up).
+    Use {
+        #[arg(long)]
+        dir: PathBuf,
+        kid: String,
+    },
+    /// Print the public key PEM of KID (default: the current key).
+    Public {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        kid: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ServeKeysArgs {
+    /// Key directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: String,
+    #[command(flatten)]
+    keys: KeyServeOpts,
+}
+
+#[derive(Args, Debug)]
+struct KeyServeOpts {
+    /// Path prefix before the kid, e.g. /aws-elb-public-keys-prod-us-gov-west-1/ for GovCloud.
+    #[arg(long, default_value = "/")]
+    path_prefix: String,
+    /// Do not log each request.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct TokenOpts {
+    /// ALB ARN put in the header `signer`.
+    #[arg(long)]
+    signer: String,
+    /// Issuer put in the header and payload `iss`.
+    #[arg(long, default_value = DEFAULT_ISSUER)]
+    issuer: String,
+    /// OIDC client id put in the header `client`.
+    #[arg(long, default_value = DEFAULT_CLIENT)]
+    client: String,
+    /// Token lifetime in seconds (negative: already expired).
+    #[arg(long, default_value_t = DEFAULT_EXP_IN, allow_negative_numbers = true)]
+    exp_in: i64,
+    /// Sign with this kid (default: the directory's current key).
+    #[arg(long)]
+    kid: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct MintArgs {
+    /// Key directory.
+    #[arg(long)]
+    dir: PathBuf,
+    #[command(flatten)]
+    token: TokenOpts,
+    /// Start from this identity's claims (see --identities).
+    #[arg(long)]
+    user: Option<String>,
+    /// Identities file for --user (default: the built-in alice, bob, carol).
+    #[arg(long)]
+    identities: Option<PathBuf>,
+    /// Claims JSON object from FILE, or `-` for stdin (applied after --user).
+    #[arg(long, value_name = "FILE|-")]
+    claims_json: Option<String>,
+    /// One claim: `key=value` (string) or `key:=json` (any JSON value); repeatable, applied last.
+    #[arg(long = "claim", value_name = "KEY=VALUE|KEY:=JSON")]
+    claims: Vec<String>,
+    /// Number of tokens to print (each one distinct: randomized signatures).
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// Also put a random UUID in this claim of each token, so payloads differ too.
+    #[arg(long, value_name = "NAME")]
+    nonce_claim: Option<String>,
+    /// Deterministic RFC 6979 signatures (same input, same token).
+    #[arg(long)]
+    deterministic: bool,
+}
+
+#[derive(Args, Debug)]
+struct ProxyOpts {
+    /// Upstream to forward to, http://host:port (e.g. Envoy's listener).
+    #[arg(long)]
+    upstream: String,
+    #[command(flatten)]
+    token: TokenOpts,
+    /// Identities file: {"name": {claims}, ...} (default: built-in alice, bob, carol).
+    #[arg(long)]
+    identities: Option<PathBuf>,
+    /// Identity used when a request has no x-alb-sim-user header
+    /// (default: the first identity; `anonymous` for no token).
+    #[arg(long)]
+    default_user: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ProxyArgs {
+    /// Key directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    #[command(flatten)]
+    proxy: ProxyOpts,
+    /// Do not log each request.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Key directory (one key is generated if it holds none).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Address of the key endpoint.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    keys_listen: String,
+    /// Address of the proxy.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    proxy_listen: String,
+    #[command(flatten)]
+    proxy: ProxyOpts,
+    #[command(flatten)]
+    keys: KeyServeOpts,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("alb-sim: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Keys { cmd } => keys_cmd(cmd),
+        Cmd::Mint(args) => mint_cmd(args),
+        Cmd::ServeKeys(args) => block_on(serve_keys_cmd(args)),
+        Cmd::Proxy(args) => block_on(proxy_cmd(args)),
+        Cmd::Run(args) => block_on(run_cmd(args)),
+    }
+}
+
+fn keys_cmd(cmd: KeysCmd) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let w = |e| Error::io("writing to stdout", e);
+    match cmd {
+        KeysCmd::Generate {
+            dir,
+            count,
+            if_missing,
+        } => {
+            let keys = KeyDir::new(&dir);
+            if if_missing && !keys.list()?.is_empty() {
+                let current = keys.current()?.unwrap_or_default();
+                eprintln!(
+                    "alb-sim: {} already holds keys (current {current}); nothing generated",
+                    dir.display()
+                );
+                return Ok(());
+            }
+            for kid in keys.generate(count)? {
+                writeln!(out, "{kid}").map_err(w)?;
+            }
+        }
+        KeysCmd::List { dir } => {
+            let keys = KeyDir::new(&dir);
+            let current = keys.current()?;
+            for kid in keys.list()? {
+                if current.as_deref() == Some(kid.as_str()) {
+                    writeln!(out, "{kid} current").map_err(w)?;
+                } else {
+                    writeln!(out, "{kid}").map_err(w)?;
+                }
+            }
+        }
+        KeysCmd::Current { dir } => {
+            let keys = KeyDir::new(&dir);
+            let kid = keys
+                .current()?
+                .ok_or_else(|| Error::Invalid(format!("no keys in {}", dir.display())))?;
+            writeln!(out, "{kid}").map_err(w)?;
+        }
+        KeysCmd::Use { dir, kid } => KeyDir::new(&dir).set_current(&kid)?,
+        KeysCmd::Public { dir, kid } => {
+            let pair = KeyDir::new(&dir).signing_key(kid.as_deref())?;
+            write!(out, "{}", pair.public_pem()?).map_err(w)?;
+        }
+    }
+    out.flush().map_err(w)
+}
+
+/// Parses `key=value` (string) or `key:=json`.
+fn parse_claim(arg: &str) -> Result<(String, Value)> {
+    let bad = |why: String| Error::Invalid(format!("--claim {arg:?}: {why}"));
+    let (key, value) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected key=value or key:=json".into()))?;
+    let (key, value) = match key.strip_suffix(':') {
+        Some(key) => (
+            key,
+            serde_json::from_str(value).map_err(|e| bad(format!("bad JSON: {e}")))?,
+        ),
+        None => (key, Value::String(value.to_owned())),
+    };
+    if key.is_empty() {
+        return Err(bad("empty claim name".into()));
+    }
+    Ok((key.to_owned(), value))
+}
+
+fn read_claims_json(source: &str) -> Result<Claims> {
+    let text = if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Error::io("reading claims from stdin", e))?;
+        text
+    } else {
+        std::fs::read_to_string(source)
+            .map_err(|e| Error::io_path("reading", Path::new(source), e))?
+    };
+    Claims::from_json(&text).map_err(|e| Error::Invalid(format!("--claims-json {source}: {e}")))
+}
+
+fn mint_cmd(args: MintArgs) -> Result<()> {
+    let keys = KeyDir::new(&args.dir);
+    let pair = keys.signing_key(args.token.kid.as_deref())?;
+
+    let mut claims = Claims::new();
+    if let Some(user) = &args.user {
+        let identities = Identities::load_or_builtin(args.identities.as_deref())?;
+        let found = identities.get(user).ok_or_else(|| {
+            Error::Invalid(format!(
+                "--user {user:?}: unknown identity (known: {})",
+                identities.names().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        claims.merge(found);
+    }
+    if let Some(source) = &args.claims_json {
+        claims.merge(&read_claims_json(source)?);
+    }
+    for arg in &args.claims {
+        let (key, value) = parse_claim(arg)?;
+        claims.insert(key, value);
+    }
+
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let w = |e| Error::io("writing to stdout", e);
+    for _ in 0..args.count {
+        let header = HeaderFields {
+            kid: pair.kid.clone(),
+            signer: args.token.signer.clone(),
+            issuer: args.token.issuer.clone(),
+            client: args.token.client.clone(),
+            exp: token::now_unix().saturating_add(args.token.exp_in),
+        };
+        if let Some(name) = &args.nonce_claim {
+            claims.insert(
+                name.clone(),
+                Value::String(uuid::Uuid::new_v4().to_string()),
+            );
+        }
+        let token = if args.deterministic {
+            token::mint_deterministic(&claims, &header, &pair.key)?
+        } else {
+            token::mint(&claims, &header, &pair.key)?
+        };
+        out.write_all(token.as_bytes()).map_err(w)?;
+        out.write_all(b"\n").map_err(w)?;
+    }
+    out.flush().map_err(w)
+}
+
+fn block_on(fut: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the async runtime", e))?
+        .block_on(fut)
+}
+
+async fn bind(addr: &str, what: &str) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::io(format!("{what}: binding {addr}"), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::io(format!("{what}: local address"), e))?;
+    Ok((listener, local))
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    eprintln!("alb-sim: shutting down");
+}
+
+fn key_server(dir: &Path, opts: &KeyServeOpts) -> KeyServer {
+    KeyServer::new(KeyDir::new(dir), &opts.path_prefix, opts.quiet)
+}
+
+async fn serve_keys_cmd(args: ServeKeysArgs) -> Result<()> {
+    let server = key_server(&args.dir, &args.keys);
+    let (listener, local) = bind(&args.listen, "serve-keys").await?;
+    eprintln!(
+        "alb-sim: serving keys from {} at http://{local}{}<kid>",
+        args.dir.display(),
+        server.prefix()
+    );
+    server.serve(listener, shutdown_signal()).await;
+    Ok(())
+}
+
+fn build_proxy(dir: &Path, opts: ProxyOpts, quiet: bool) -> Result<Proxy> {
+    let identities = Identities::load_or_builtin(opts.identities.as_deref())?;
+    let default_user = match opts.default_user {
+        Some(user) => user,
+        None => identities.first_name().unwrap_or(ANONYMOUS).to_owned(),
+    };
+    Proxy::new(ProxyConfig {
+        keys: KeyDir::new(dir),
+        kid: opts.token.kid,
+        upstream: opts.upstream,
+        signer: opts.token.signer,
+        issuer: opts.token.issuer,
+        client: opts.token.client,
+        exp_in: opts.token.exp_in,
+        identities,
+        default_user,
+        quiet,
+    })
+}
+
+fn proxy_banner(local: SocketAddr, upstream: &str) {
+    eprintln!(
+        "alb-sim: proxy at http://{local} -> {upstream} (pick an identity with `x-alb-sim-user: NAME`)"
+    );
+}
+
+async fn proxy_cmd(args: ProxyArgs) -> Result<()> {
+    let upstream = args.proxy.upstream.clone();
+    let proxy = build_proxy(&args.dir, args.proxy, args.quiet)?;
+    let (listener, local) = bind(&args.listen, "proxy").await?;
+    proxy_banner(local, &upstream);
+    proxy.serve(listener, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn run_cmd(args: RunArgs) -> Result<()> {
+    let keys = KeyDir::new(&args.dir);
+    if let Some(kid) = keys.generate_if_missing()? {
+        eprintln!("alb-sim: generated key {kid} in {}", args.dir.display());
+    }
+    let upstream = args.proxy.upstream.clone();
+    let proxy = build_proxy(&args.dir, args.proxy, args.keys.quiet)?;
+    let server = key_server(&args.dir, &args.keys);
+    let (keys_listener, keys_local) = bind(&args.keys_listen, "keys").await?;
+    let (proxy_listener, proxy_local) = bind(&args.proxy_listen, "proxy").await?;
+    eprintln!(
+        "alb-sim: serving keys from {} at http://{keys_local}{}<kid>",
+        args.dir.display(),
+        server.prefix()
+    );
+    proxy_banner(proxy_local, &upstream);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        // Err: the sender is gone, which also means stop.
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let keys_task = tokio::spawn(server.serve(keys_listener, stopped(stop_rx.clone())));
+    let proxy_task = tokio::spawn(proxy.serve(proxy_listener, stopped(stop_rx)));
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let (keys_done, proxy_done) = tokio::join!(keys_task, proxy_task);
+    for done in [keys_done, proxy_done] {
+        done.map_err(|e| Error::Invalid(format!("server task failed: {e}")))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn claim_syntax() {
+        assert_eq!(
+            parse_claim("email_verified=true").unwrap(),
+            ("email_verified".into(), Value::from("true"))
+        );
+        assert_eq!(
+            parse_claim("custom:groups=admin,staff").unwrap(),
+            ("custom:groups".into(), Value::from("admin,staff"))
+        );
+        assert_eq!(
+            parse_claim("groups:=[\"a\",\"b\"]").unwrap(),
+            ("groups".into(), serde_json::json!(["a", "b"]))
+        );
+        assert_eq!(parse_claim("n:=5").unwrap(), ("n".into(), Value::from(5)));
+        assert_eq!(parse_claim("e=").unwrap(), ("e".into(), Value::from("")));
+        assert!(parse_claim("novalue").is_err());
+        assert!(parse_claim("=x").is_err());
+        assert!(parse_claim("n:=nojson").is_err());
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
