@@ -1,0 +1,391 @@
+//! A cache shared by all of Envoy's worker VMs, with one fetch in flight per
+//! name across all of them ("single flight").
+//!
+//! Envoy runs one wasm VM per worker thread; the only state they share is
+//! proxy-wasm *shared data*: a key/value store with compare-and-swap and no
+//! deletion. Two consequences shape this module:
+//!
+//! - Memory must be bounded by construction, so names (kids, usernames) are
+//!   hashed into a fixed number of slots; each slot holds one record naming
+//!   its owner. A collision only costs a refetch, never a wrong answer, and a
+//!   live value is never displaced by a failure or a claim for another name
+//!   (a flood of random kids cannot evict the real key).
+//! - A fetch is claimed by CAS-writing an "in flight" record with a deadline.
+//!   Other workers see it and wait (polling from their root context's tick)
+//!   until a value or a failure is published, or the deadline passes and
+//!   they claim it themselves. Nobody waits on a worker that died.
+//!
+//! Each worker keeps a small local cache in front (no hostcall, no decode on
+//! a hit) whose entries expire when the shared ones do.
+
+use crate::ttl_cache::TtlCache;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
+/// The host's shared key/value store (proxy-wasm shared data).
+pub trait SharedStore {
+    /// The value and its CAS token, `None` when absent.
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
+    /// Writes when `cas` still matches (`0`: unconditionally). `false` on a
+    /// CAS mismatch or a host error.
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> bool;
+}
+
+const VERSION: u8 = 1;
+const TAG_EMPTY: u8 = 0;
+const TAG_IN_FLIGHT: u8 = 1;
+const TAG_READY: u8 = 2;
+const TAG_FAILED: u8 = 3;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Record {
+    Empty,
+    /// Someone is fetching `name`, until `until`.
+    InFlight { name: String, until: f64 },
+    Ready { name: String, until: f64, value: Vec<u8> },
+    Failed { name: String, until: f64, code: u8 },
+}
+
+impl Record {
+    fn encode(&self) -> Vec<u8> {
+        let (tag, name, until, rest): (u8, &str, f64, &[u8]) = match self {
+            Record::Empty => return vec![VERSION, TAG_EMPTY],
+            Record::InFlight { name, until } => (TAG_IN_FLIGHT, name, *until, &[]),
+            Record::Ready { name, until, value } => (TAG_READY, name, *until, value),
+            Record::Failed { name, until, code } => (TAG_FAILED, name, *until, std::slice::from_ref(code)),
+        };
+        let name_len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+        let mut out = Vec::with_capacity(13 + name.len() + rest.len());
+        out.extend_from_slice(&[VERSION, tag]);
+        out.extend_from_slice(&until.to_le_bytes());
+        out.extend_from_slice(&name_len.to_le_bytes());
+        out.extend_from_slice(&name.as_bytes()[..usize::from(name_len)]);
+        out.extend_from_slice(rest);
+        out
+    }
+
+    /// Anything unreadable (another version, corruption) reads as empty.
+    fn decode(bytes: &[u8]) -> Record {
+        Self::try_decode(bytes).unwrap_or(Record::Empty)
+    }
+
+    fn try_decode(bytes: &[u8]) -> Option<Record> {
+        let (&version, rest) = bytes.split_first()?;
+        let (&tag, rest) = rest.split_first()?;
+        if version != VERSION || tag == TAG_EMPTY {
+            return None;
+        }
+        let until = f64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let name_len = usize::from(u16::from_le_bytes(rest.get(8..10)?.try_into().ok()?));
+        let name = std::str::from_utf8(rest.get(10..10 + name_len)?).ok()?.to_owned();
+        let value = rest.get(10 + name_len..)?;
+        Some(match tag {
+            TAG_IN_FLIGHT => Record::InFlight { name, until },
+            TAG_READY => Record::Ready { name, until, value: value.to_vec() },
+            TAG_FAILED => Record::Failed { name, until, code: *value.first()? },
+            _ => return None,
+        })
+    }
+
+    fn is_live_value_of_other(&self, name: &str, now: f64) -> bool {
+        matches!(self, Record::Ready { name: n, until, .. } if n != name && now < *until)
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup<V> {
+    Ready(V),
+    Failed(u8),
+    /// A fetch for this name is in flight (here or in another worker): wait.
+    Wait,
+    /// This worker now owns the fetch: dispatch it, then call `complete`.
+    Fetch,
+}
+
+/// A shared, bounded, single-flight cache of `V`s decoded from bytes.
+pub struct SharedCache<V> {
+    prefix: String,
+    slots: u64,
+    local: TtlCache<V>,
+    local_failed: TtlCache<u8>,
+    fetching_here: HashSet<String>,
+}
+
+impl<V: Clone> SharedCache<V> {
+    /// `namespace` separates unrelated caches (and filter configurations
+    /// that talk to different key hosts) inside one Envoy's shared data.
+    pub fn new(namespace: &str, slots: usize, local_max: usize) -> Self {
+        SharedCache {
+            prefix: format!("alb-oidc/{namespace}/"),
+            slots: slots.max(1) as u64,
+            local: TtlCache::new(local_max),
+            local_failed: TtlCache::new(local_max),
+            fetching_here: HashSet::new(),
+        }
+    }
+
+    fn slot_key(&self, name: &str) -> String {
+        // SipHash with fixed keys: the same slot in every worker of this
+        // binary. Attackers can aim at a slot, but a live value is never
+        // displaced, so the worst they get is their own refetch.
+        let mut h = std::hash::DefaultHasher::new();
+        name.hash(&mut h);
+        format!("{}{}", self.prefix, h.finish() % self.slots)
+    }
+
+    /// Creates every slot (as empty) that does not exist yet. Shared data has
+    /// no create-if-absent, so claims rely on slots existing: call this when
+    /// a worker starts, before it serves requests.
+    pub fn prepare(&self, store: &dyn SharedStore) {
+        for slot in 0..self.slots {
+            let key = format!("{}{}", self.prefix, slot);
+            if store.get(&key).is_none() {
+                store.set(&key, &Record::Empty.encode(), 0);
+            }
+        }
+    }
+
+    /// Looks `name` up locally, then in shared data; claims the fetch when
+    /// nobody has it. `decode` turns shared bytes into a value (`None`:
+    /// unusable, treated as absent).
+    pub fn lookup(
+        &mut self,
+        store: &dyn SharedStore,
+        name: &str,
+        now: f64,
+        fetch_deadline: f64,
+        decode: impl Fn(&[u8]) -> Option<V>,
+    ) -> Lookup<V> {
+        if let Some(v) = self.local.get(name, now) {
+            return Lookup::Ready(v.clone());
+        }
+        if let Some(code) = self.local_failed.get(name, now) {
+            return Lookup::Failed(*code);
+        }
+        if self.fetching_here.contains(name) {
+            return Lookup::Wait;
+        }
+        let key = self.slot_key(name);
+        // Two rounds: a lost CAS means another worker just wrote the slot,
+        // and its record tells us what to do.
+        for _ in 0..2 {
+            let (record, cas) = match store.get(&key) {
+                Some((bytes, cas)) => (Record::decode(&bytes), cas),
+                None => (Record::Empty, 0),
+            };
+            match &record {
+                Record::Ready { name: n, until, value } if n == name && now < *until => {
+                    if let Some(v) = decode(value) {
+                        self.local.insert(name, v.clone(), *until);
+                        return Lookup::Ready(v);
+                    }
+                }
+                Record::Failed { name: n, until, code } if n == name && now < *until => {
+                    self.local_failed.insert(name, *code, *until);
+                    return Lookup::Failed(*code);
+                }
+                Record::InFlight { name: n, until } if n == name && now < *until => {
+                    return Lookup::Wait;
+                }
+                _ => {}
+            }
+            if record.is_live_value_of_other(name, now) {
+                // The slot holds someone else's live value: fetch without a
+                // shared claim rather than evict it.
+                self.fetching_here.insert(name.to_owned());
+                return Lookup::Fetch;
+            }
+            let claim = Record::InFlight {
+                name: name.to_owned(),
+                until: fetch_deadline,
+            };
+            if store.set(&key, &claim.encode(), cas) {
+                self.fetching_here.insert(name.to_owned());
+                return Lookup::Fetch;
+            }
+        }
+        Lookup::Wait
+    }
+
+    /// Publishes the result of this worker's fetch: locally, and in shared
+    /// data unless that would displace another name's live value.
+    pub fn complete(
+        &mut self,
+        store: &dyn SharedStore,
+        name: &str,
+        result: Result<(V, Vec<u8>), u8>,
+        until: f64,
+        now: f64,
+    ) {
+        self.fetching_here.remove(name);
+        let record = match result {
+            Ok((value, bytes)) => {
+                self.local.insert(name, value, until);
+                self.local_failed.remove(name);
+                Record::Ready {
+                    name: name.to_owned(),
+                    until,
+                    value: bytes,
+                }
+            }
+            Err(code) => {
+                self.local_failed.insert(name, code, until);
+                Record::Failed {
+                    name: name.to_owned(),
+                    until,
+                    code,
+                }
+            }
+        };
+        let key = self.slot_key(name);
+        for _ in 0..3 {
+            let (current, cas) = match store.get(&key) {
+                Some((bytes, cas)) => (Record::decode(&bytes), cas),
+                None => (Record::Empty, 0),
+            };
+            if current.is_live_value_of_other(name, now) {
+                return;
+            }
+            if store.set(&key, &record.encode(), cas) {
+                return;
+            }
+        }
+    }
+
+    /// Abandons this worker's fetch without a result (nothing is cached; the
+    /// shared claim lapses at its deadline or is overwritten by a retry).
+    pub fn abandon(&mut self, name: &str) {
+        self.fetching_here.remove(name);
+    }
+
+    /// Whether this worker has a fetch for `name` in flight.
+    pub fn is_fetching_here(&self, name: &str) -> bool {
+        self.fetching_here.contains(name)
+    }
+
+    /// Forgets local copies (e.g. a value that turned out unusable).
+    pub fn forget_local(&mut self, name: &str) {
+        self.local.remove(name);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Envoy's shared data semantics: CAS on existing keys, unconditional
+    /// create for absent keys.
+    #[derive(Default)]
+    pub struct FakeStore {
+        pub map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+        next_cas: RefCell<u32>,
+    }
+
+    impl SharedStore for FakeStore {
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            self.map.borrow().get(key).cloned()
+        }
+        fn set(&self, key: &str, value: &[u8], cas: u32) -> bool {
+            let mut map = self.map.borrow_mut();
+            if let Some((_, current)) = map.get(key) {
+                if cas != 0 && cas != *current {
+                    return false;
+                }
+            }
+            let mut next = self.next_cas.borrow_mut();
+            *next += 1;
+            map.insert(key.to_owned(), (value.to_vec(), *next));
+            true
+        }
+    }
+
+    fn dec(b: &[u8]) -> Option<String> {
+        String::from_utf8(b.to_vec()).ok()
+    }
+
+    #[test]
+    fn record_round_trip() {
+        for r in [
+            Record::InFlight { name: "k".into(), until: 1.5 },
+            Record::Ready { name: "kid-1".into(), until: 9.0, value: b"v".to_vec() },
+            Record::Failed { name: "x".into(), until: 2.0, code: 7 },
+        ] {
+            assert_eq!(Record::decode(&r.encode()), r);
+        }
+        assert_eq!(Record::decode(b""), Record::Empty);
+        assert_eq!(Record::decode(&[9, 9, 9]), Record::Empty);
+        assert_eq!(Record::decode(&[1, 2, 0, 0]), Record::Empty);
+    }
+
+    #[test]
+    fn one_fetch_across_workers() {
+        let store = FakeStore::default();
+        let mut w1: SharedCache<String> = SharedCache::new("t", 8, 8);
+        let mut w2: SharedCache<String> = SharedCache::new("t", 8, 8);
+        w1.prepare(&store);
+        w2.prepare(&store);
+        assert_eq!(w1.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Fetch);
+        assert_eq!(w1.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Wait);
+        assert_eq!(w2.lookup(&store, "k", 0.1, 5.1, dec), Lookup::Wait);
+        w1.complete(&store, "k", Ok(("v".into(), b"v".to_vec())), 100.0, 0.2);
+        assert_eq!(w1.lookup(&store, "k", 0.3, 5.0, dec), Lookup::Ready("v".into()));
+        assert_eq!(w2.lookup(&store, "k", 0.3, 5.0, dec), Lookup::Ready("v".into()));
+        assert_eq!(w2.lookup(&store, "k", 100.0, 105.0, dec), Lookup::Fetch);
+    }
+
+    #[test]
+    fn stale_claim_is_taken_over() {
+        let store = FakeStore::default();
+        let mut w1: SharedCache<String> = SharedCache::new("t", 8, 8);
+        let mut w2: SharedCache<String> = SharedCache::new("t", 8, 8);
+        w1.prepare(&store);
+        assert_eq!(w1.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Fetch);
+        assert_eq!(w2.lookup(&store, "k", 4.9, 9.9, dec), Lookup::Wait);
+        assert_eq!(w2.lookup(&store, "k", 5.0, 10.0, dec), Lookup::Fetch);
+    }
+
+    #[test]
+    fn failures_are_cached_and_expire() {
+        let store = FakeStore::default();
+        let mut w1: SharedCache<String> = SharedCache::new("t", 8, 8);
+        let mut w2: SharedCache<String> = SharedCache::new("t", 8, 8);
+        w1.prepare(&store);
+        assert_eq!(w1.lookup(&store, "bad", 0.0, 5.0, dec), Lookup::Fetch);
+        w1.complete(&store, "bad", Err(4), 30.0, 1.0);
+        assert_eq!(w1.lookup(&store, "bad", 2.0, 7.0, dec), Lookup::Failed(4));
+        assert_eq!(w2.lookup(&store, "bad", 2.0, 7.0, dec), Lookup::Failed(4));
+        assert_eq!(w2.lookup(&store, "bad", 30.0, 35.0, dec), Lookup::Fetch);
+    }
+
+    #[test]
+    fn floods_never_evict_a_live_value_and_memory_is_bounded() {
+        let store = FakeStore::default();
+        let mut w: SharedCache<String> = SharedCache::new("t", 4, 4);
+        w.prepare(&store);
+        assert_eq!(w.lookup(&store, "real", 0.0, 5.0, dec), Lookup::Fetch);
+        w.complete(&store, "real", Ok(("key".into(), b"key".to_vec())), 300.0, 0.0);
+        for i in 0..1000 {
+            let kid = format!("random-{i}");
+            if w.lookup(&store, &kid, 1.0, 6.0, dec) == Lookup::Fetch {
+                w.complete(&store, &kid, Err(1), 31.0, 1.0);
+            }
+        }
+        assert_eq!(store.map.borrow().len(), 4);
+        let mut fresh: SharedCache<String> = SharedCache::new("t", 4, 4);
+        assert_eq!(fresh.lookup(&store, "real", 2.0, 7.0, dec), Lookup::Ready("key".into()));
+    }
+
+    #[test]
+    fn unusable_bytes_read_as_absent() {
+        let store = FakeStore::default();
+        let mut w: SharedCache<String> = SharedCache::new("t", 1, 1);
+        w.prepare(&store);
+        assert_eq!(w.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Fetch);
+        w.complete(&store, "k", Ok(("x".into(), vec![0xff])), 100.0, 0.0);
+        let mut other: SharedCache<String> = SharedCache::new("t", 1, 1);
+        assert_eq!(other.lookup(&store, "k", 1.0, 6.0, dec), Lookup::Fetch);
+    }
+}

@@ -1,0 +1,105 @@
+//! ES256 signature verification: the pure-Rust path, and the encoding of
+//! calls to Envoy's native `verify_signature` foreign function.
+
+use crate::keys::PublicKey;
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::Signature;
+
+/// Verifies an ES256 JWS signature (raw `r || s`) with p256.
+pub fn verify_rust(key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> bool {
+    match Signature::from_slice(signature) {
+        Ok(sig) => key.verifying_key.verify(signing_input, &sig).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The name Envoy registers its native verifier under.
+pub const HOST_VERIFY_FUNCTION: &str = "verify_signature";
+
+/// Envoy's `VerifySignatureArguments` (source/extensions/common/wasm/ext/
+/// verify_signature.proto): only the fields this filter sends.
+#[derive(Clone, PartialEq, prost::Message)]
+struct VerifySignatureArguments {
+    #[prost(string, tag = "1")]
+    hash_function: String,
+    #[prost(bytes = "vec", tag = "2")]
+    public_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    signature: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    text: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct VerifySignatureResult {
+    #[prost(bool, tag = "1")]
+    result: bool,
+    #[prost(string, tag = "2")]
+    error: String,
+}
+
+/// Encodes the foreign-function argument. Envoy wants ECDSA signatures in
+/// ASN.1 DER while a JWS carries raw `r || s`; `None` if the signature is not
+/// a valid P-256 scalar pair (then it cannot verify anyway).
+pub fn host_verify_request(key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> Option<Vec<u8>> {
+    let sig = Signature::from_slice(signature).ok()?;
+    let args = VerifySignatureArguments {
+        hash_function: "sha256".to_owned(),
+        public_key: key.spki_der.clone(),
+        signature: sig.to_der().as_bytes().to_vec(),
+        text: signing_input.to_vec(),
+    };
+    Some(prost::Message::encode_to_vec(&args))
+}
+
+/// Decodes the foreign function's answer: `true` only for an explicit
+/// `result = true`; anything unreadable is a failed verification.
+pub fn host_verify_response(bytes: Option<&[u8]>) -> bool {
+    bytes
+        .and_then(|b| <VerifySignatureResult as prost::Message>::decode(b).ok())
+        .is_some_and(|r| r.result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::tests::{pem_of, signing_key};
+    use p256::ecdsa::signature::Signer;
+
+    #[test]
+    fn rust_verifier() {
+        let sk = signing_key(3);
+        let key = PublicKey::from_pem(pem_of(&sk).as_bytes()).unwrap();
+        let sig: Signature = sk.sign(b"header.payload");
+        let raw = sig.to_bytes();
+        assert!(verify_rust(&key, b"header.payload", &raw));
+        assert!(!verify_rust(&key, b"header.payloaD", &raw));
+        assert!(!verify_rust(&key, b"header.payload", &raw[..63]));
+        assert!(!verify_rust(&key, b"header.payload", &[0u8; 64]));
+        let other = PublicKey::from_pem(pem_of(&signing_key(4)).as_bytes()).unwrap();
+        assert!(!verify_rust(&other, b"header.payload", &raw));
+        // A DER signature is not a JWS signature.
+        assert!(!verify_rust(&key, b"header.payload", sig.to_der().as_bytes()));
+    }
+
+    #[test]
+    fn host_encoding() {
+        let sk = signing_key(5);
+        let key = PublicKey::from_pem(pem_of(&sk).as_bytes()).unwrap();
+        let sig: Signature = sk.sign(b"t");
+        let req = host_verify_request(&key, b"t", &sig.to_bytes()).unwrap();
+        let args = <VerifySignatureArguments as prost::Message>::decode(req.as_slice()).unwrap();
+        assert_eq!(args.hash_function, "sha256");
+        assert_eq!(args.public_key, key.spki_der);
+        assert_eq!(Signature::from_der(&args.signature).unwrap(), sig);
+        assert_eq!(args.text, b"t");
+        assert!(host_verify_request(&key, b"t", &[0u8; 64]).is_none());
+
+        let ok = prost::Message::encode_to_vec(&VerifySignatureResult { result: true, error: String::new() });
+        let bad = prost::Message::encode_to_vec(&VerifySignatureResult { result: false, error: "x".into() });
+        assert!(host_verify_response(Some(&ok)));
+        assert!(!host_verify_response(Some(&bad)));
+        assert!(!host_verify_response(Some(b"\xff\xff")));
+        assert!(!host_verify_response(None));
+    }
+}
