@@ -1,0 +1,151 @@
+"""What the upstream receives: client-sent identity headers are stripped on every
+path (verified, exempt, allow_missing, refused); x-amzn-oidc-* forwarding and
+strip_alb_headers; custom header names and token header."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks import assert_allowed, assert_refused, upath
+from configs import CLAIM_HEADERS, IDENTITY_HEADERS, config
+from tokens import ARN, Key, Minter
+
+FORGED = "forged-by-client"
+
+
+def forged_headers(case_variants: bool = False) -> list[tuple[str, str]]:
+    out = []
+    for name in IDENTITY_HEADERS:
+        out.append((name, FORGED))
+        if case_variants:
+            out.append((name.upper(), FORGED + "-upper"))
+    return out
+
+
+def assert_no_forged(up, names=IDENTITY_HEADERS) -> None:
+    for name in names:
+        for v in up.all(name):
+            assert not v.startswith(FORGED), f"upstream saw client-sent {name}: {v!r}"
+
+
+def test_strip_on_verified_request(envoy_main, minter):
+    token = minter.mint(payload={"sub": "real-user", "email": "real@example.com"})
+    up = assert_allowed(envoy_main, token, headers=forged_headers(case_variants=True))
+    assert_no_forged(up)
+    assert up.all("x-auth-user") == ["real-user"]
+    assert up.all("x-claim-email") == ["real@example.com"]
+    # claims not in the token: the forged copies are gone and nothing replaces them
+    for name in ("x-auth-user-id", "x-auth-email", "x-auth-groups", "x-auth-name", "x-claim-absent", "x-claim-level"):
+        assert up.all(name) == [], f"{name}: {up.all(name)}"
+
+
+def test_strip_on_exempt_request(envoy_main):
+    up = assert_allowed(envoy_main, None, path="/healthz", headers=forged_headers(case_variants=True))
+    assert_no_forged(up)
+    for name in IDENTITY_HEADERS:
+        assert up.all(name) == []
+
+
+def test_strip_on_exempt_prefix_request_with_token(envoy_main, minter):
+    """Exempt requests skip verification: even a valid token gives no identity."""
+    up = assert_allowed(envoy_main, minter.mint(), path="/static/app.js", headers=forged_headers())
+    assert_no_forged(up)
+    assert up.all("x-auth-user") == []
+
+
+def test_refused_request_never_forwarded(envoy_main, echo, minter):
+    # bad token + forged identity: refused, upstream never sees anything
+    bad = minter.mint()[:-8] + "AAAAAAA="
+    assert_refused(envoy_main, echo, bad, 401, headers=forged_headers())
+    assert_refused(envoy_main, echo, None, 401, headers=forged_headers())
+
+
+def test_x_amzn_headers_forwarded_unchanged_by_default(envoy_main, minter):
+    token = minter.mint()
+    up = assert_allowed(
+        envoy_main, token,
+        headers={"x-amzn-oidc-accesstoken": "access-token-value", "x-amzn-oidc-identity": "identity-value"},
+    )
+    assert up.get("x-amzn-oidc-data") == token  # byte for byte, padding included
+    assert up.get("x-amzn-oidc-accesstoken") == "access-token-value"
+    assert up.get("x-amzn-oidc-identity") == "identity-value"
+
+
+# ------------------------------------------------------ strip_alb_headers ----
+
+
+@pytest.fixture(scope="module")
+def envoy_strip(make_envoy_module):
+    return make_envoy_module(config(strip_alb_headers=True, allow_missing=True), name="strip")
+
+
+def test_strip_alb_headers_on_verified(envoy_strip, minter):
+    up = assert_allowed(
+        envoy_strip, minter.mint(payload={"sub": "u-strip"}),
+        headers={"x-amzn-oidc-accesstoken": "at", "x-amzn-oidc-identity": "id"},
+    )
+    assert up.get("x-auth-user") == "u-strip"
+    for h in ("x-amzn-oidc-data", "x-amzn-oidc-accesstoken", "x-amzn-oidc-identity"):
+        assert up.all(h) == [], f"{h} forwarded despite strip_alb_headers"
+
+
+def test_strip_alb_headers_on_exempt_and_anonymous(envoy_strip):
+    for path in ("/healthz", upath("anon")):
+        up = assert_allowed(
+            envoy_strip, None, path=path,
+            headers=[("x-amzn-oidc-accesstoken", "at"), ("x-amzn-oidc-identity", "id")] + forged_headers(),
+        )
+        for h in ("x-amzn-oidc-accesstoken", "x-amzn-oidc-identity"):
+            assert up.all(h) == [], f"{path}: {h} forwarded despite strip_alb_headers"
+        assert_no_forged(up)
+
+
+# ------------------------------------------ custom names and token header ----
+
+CUSTOM = config(
+    alb_arns=ARN,  # a single string is accepted too
+    token_header="x-test-token",
+    username_claim="email",
+    headers={"user": "x-my-user", "claims": "x-my-claims", "user_id": "x-my-uid", "email": "x-my-email",
+             "groups": "x-my-groups", "name": "x-my-name"},
+    claim_headers={"given_name": "x-my-given"},
+)
+
+
+@pytest.fixture(scope="module")
+def envoy_custom(make_envoy_module):
+    return make_envoy_module(CUSTOM, name="custom")
+
+
+def test_custom_names(envoy_custom, minter):
+    forged = [(n, FORGED) for n in ("x-my-user", "x-my-claims", "x-my-uid", "x-my-email", "x-my-groups", "x-my-name", "x-my-given")]
+    up = assert_allowed(envoy_custom, minter.mint(payload={"email": "bob@example.com"}),
+                        token_header="x-test-token", headers=forged)
+    assert up.get("x-my-user") == "bob@example.com"
+    assert up.get("x-my-claims")
+    assert up.get("x-my-given") == "Alice"
+    assert_no_forged(up, ["x-my-user", "x-my-claims", "x-my-uid", "x-my-email", "x-my-groups", "x-my-name", "x-my-given"])
+    # the default names are not injected by this config
+    assert up.all("x-auth-user") == [] and up.all("x-auth-claims") == []
+
+
+def test_custom_token_header_only(envoy_custom, echo, minter):
+    # a token in the default header is not looked at when token_header is changed
+    assert_refused(envoy_custom, echo, minter.mint(), 401)
+
+
+def test_custom_username_claim_missing(envoy_custom, echo, minter):
+    for payload, drop in (({}, ("email",)), ({"email": ""}, ()), ({"email": 42}, ()), ({"email": ["a@b"]}, ())):
+        token = minter.mint(payload=payload, drop_payload=drop)
+        p = upath()
+        r = envoy_custom.request(p, [("x-test-token", token)])
+        assert r.status == 401, f"{payload or drop}: {r.status}"
+        assert echo.hits(p) == 0
+
+
+def test_custom_single_arn_string(envoy_custom, echo, new_minter):
+    from tokens import ARN2
+    m = new_minter(signer=ARN2)  # ARN2 is not configured here
+    p = upath()
+    r = envoy_custom.request(p, [("x-test-token", m.mint())])
+    assert r.status == 401 and echo.hits(p) == 0

@@ -1,0 +1,252 @@
+"""Public-key fetching: request shape, caching across workers, coalescing of
+concurrent fetches, negative caching, key-endpoint faults (401 vs 503, always
+within the fetch timeout plus a margin) and recovery."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from checks import assert_allowed, assert_refused, upath
+from configs import FAULT_CONFIG, config
+from harness import wait_until
+from tokens import ARN, FOREIGN_ARN, Minter
+
+MAIN_TTL = config()["key_failure_ttl_s"]
+FAULT_TTL = FAULT_CONFIG["key_failure_ttl_s"]
+FAULT_TIMEOUT_S = FAULT_CONFIG["key_fetch_timeout_ms"] / 1000
+# A request that needs a failing key fetch must finish within the fetch timeout
+# plus this margin (generous: a loaded 2-core CI box).
+MARGIN_S = 8.0
+
+
+def fire(envoy, tokens, paths=None, workers=None, timeout=20.0):
+    """Send one request per token concurrently, each on its own connection.
+    Returns the list of status codes (in token order)."""
+    n = len(tokens)
+    barrier = threading.Barrier(min(n, workers or n))
+
+    def one(i):
+        try:
+            barrier.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            pass
+        r = envoy.request(paths[i] if paths else upath("c"), [("x-amzn-oidc-data", tokens[i])], timeout=timeout)
+        return r.status
+
+    with ThreadPoolExecutor(max_workers=workers or n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+# ------------------------------------------------------------ request shape --
+
+
+def test_key_request_shape_default_region(envoy_main, key_server, minter):
+    assert_allowed(envoy_main, minter.mint())
+    reqs = key_server.requests_for(minter.kid)
+    assert reqs == [("/" + minter.kid, "public-keys.auth.elb.us-east-1.amazonaws.com")], reqs
+
+
+def test_key_cached_across_requests_and_workers(envoy_main, key_server, minter):
+    # distinct tokens (no verified-token cache hits), each on a new connection so
+    # both workers get some: the key is fetched once per Envoy, not per worker.
+    for _ in range(20):
+        assert_allowed(envoy_main, minter.mint())
+    assert key_server.count_kid(minter.kid) == 1
+
+
+def test_key_request_shape_govcloud_defaults(make_envoy, key_server, minter):
+    e = make_envoy(config(region="us-gov-west-1"), name="gov")
+    assert_allowed(e, minter.mint())
+    reqs = key_server.requests_for(minter.kid)
+    assert reqs == [(f"/aws-elb-public-keys-prod-us-gov-west-1/{minter.kid}", "s3-us-gov-west-1.amazonaws.com")], reqs
+
+
+def test_key_request_overrides_and_cache_ttl(make_envoy, key_server, minter):
+    cfg = config(
+        region="cn-north-1",
+        key_cluster="my_key_cluster",
+        key_authority="keys.internal.test",
+        key_path_prefix="/keys/v1/",
+        key_cache_ttl_s=1,
+    )
+    e = make_envoy(cfg, key_cluster="my_key_cluster", name="overrides")
+    assert_allowed(e, minter.mint())
+    assert key_server.requests_for(minter.kid) == [(f"/keys/v1/{minter.kid}", "keys.internal.test")]
+    # key_cache_ttl_s=1: the key is fetched again once it expired
+    def refetched():
+        assert_allowed(e, minter.mint())
+        return key_server.count_kid(minter.kid) >= 2
+
+    wait_until(refetched, timeout=6, interval=0.3, what="key re-fetch after key_cache_ttl_s")
+
+
+# ------------------------------------------------------ signer before fetch --
+
+
+def test_foreign_signer_flood_costs_no_fetch(envoy_main, echo, key_server, new_minter):
+    m = new_minter(signer=FOREIGN_ARN)  # the key exists; only the signer is wrong
+    before = key_server.total()
+    statuses = fire(envoy_main, [m.mint() for _ in range(50)], workers=25)
+    assert statuses == [401] * 50
+    assert key_server.total() == before, "a key was fetched for a token from a foreign ALB"
+
+
+# ---------------------------------------------------------------- coalescing --
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_coalescing_new_kid(make_envoy, key_server, minter, concurrency):
+    """200 concurrent requests with a kid nobody has fetched yet: the key server
+    sees exactly one request per Envoy process; every request is answered 200."""
+    e = make_envoy(config(), concurrency=concurrency, name=f"coalesce-c{concurrency}")
+    key_server.set_delay(minter.kid, 1.0)  # keep the fetch in flight while requests pile up
+    tokens = [minter.mint() for _ in range(200)]
+    statuses = fire(e, tokens, workers=200)
+    assert statuses.count(200) == 200, {s: statuses.count(s) for s in set(statuses)}
+    assert key_server.count_kid(minter.kid) == 1, (
+        f"--concurrency {concurrency}: {key_server.count_kid(minter.kid)} key fetches for one kid"
+    )
+    assert e.counter("alb_oidc.key_fetch.ok") == 1
+
+
+@pytest.mark.parametrize("mode,status", [("404", 401), ("500", 503)])
+def test_coalescing_failing_kid(envoy_main, key_server, new_minter, mode, status):
+    m = new_minter()
+    key_server.set_mode(m.kid, mode)
+    key_server.set_delay(m.kid, 0.7)
+    statuses = fire(envoy_main, [m.mint() for _ in range(100)], workers=100)
+    assert statuses == [status] * 100, {s: statuses.count(s) for s in set(statuses)}
+    assert key_server.count_kid(m.kid) == 1
+
+
+# ---------------------------------------------------------- negative caching --
+
+
+def test_negative_cache_unknown_kid(envoy_main, echo, key_server, new_minter):
+    m = new_minter(register=False)
+    t0 = time.monotonic()
+    for _ in range(5):
+        assert_refused(envoy_main, echo, m.mint(), 401)
+    elapsed = time.monotonic() - t0
+    if elapsed < MAIN_TTL - 1.0:  # all within the TTL (allowing for 1 s clock granularity)
+        assert key_server.count_kid(m.kid) == 1, "unknown kid fetched again within key_failure_ttl_s"
+    # after the TTL the kid is tried again
+
+    def refetched():
+        assert_refused(envoy_main, echo, m.mint(), 401)
+        return key_server.count_kid(m.kid) >= 2
+
+    wait_until(refetched, timeout=MAIN_TTL + 4, interval=0.3, what="re-fetch after key_failure_ttl_s")
+
+
+def test_random_kid_flood_one_fetch_each(envoy_main, echo, key_server, new_minter):
+    minters = [new_minter(register=False) for _ in range(30)]
+    t0 = time.monotonic()
+    statuses = fire(envoy_main, [m.mint() for m in minters] * 2, workers=30)
+    elapsed = time.monotonic() - t0
+    assert statuses == [401] * 60
+    counts = [key_server.count_kid(m.kid) for m in minters]
+    assert all(c >= 1 for c in counts)
+    if elapsed < MAIN_TTL - 1.0:
+        assert counts == [1] * 30, counts
+
+
+def test_failing_kid_does_not_block_other_kids(envoy_main, echo, key_server, new_minter):
+    bad, good = new_minter(), new_minter()
+    key_server.set_mode(bad.kid, "500")
+    assert_refused(envoy_main, echo, bad.mint(), 503)
+    assert_allowed(envoy_main, good.mint())
+
+
+# ------------------------------------------------------------ endpoint faults --
+
+FAULTS = [
+    # mode, status, acceptable key_fetch.<result> counters
+    ("404", 401, ("not_found",)),
+    ("403", 401, ("not_found",)),
+    ("500", 503, ("failed",)),
+    ("503", 503, ("failed",)),
+    ("429", 503, ("failed", "invalid")),
+    ("302", 503, ("failed", "invalid")),
+    ("stall", 503, ("failed",)),
+    ("drip", 503, ("failed", "invalid")),
+    ("reset", 503, ("failed",)),
+    ("close", 503, ("failed",)),
+    ("garbage", 503, ("invalid", "failed")),
+    ("empty", 503, ("invalid", "failed")),
+    ("huge", 503, ("invalid", "failed")),
+    ("nonpem", 503, ("invalid", "failed")),
+    ("der", 503, ("invalid", "failed")),
+    ("p384", 503, ("invalid", "failed")),
+    ("rsa", 503, ("invalid", "failed")),
+    ("private", 503, ("invalid", "failed")),
+]
+
+FETCH_RESULTS = ("ok", "not_found", "failed", "invalid")
+
+
+@pytest.mark.parametrize("mode,status,results", FAULTS, ids=[f[0] for f in FAULTS])
+def test_key_endpoint_fault(envoy_fault, echo, key_server, new_minter, mode, status, results):
+    m = new_minter()
+    key_server.set_mode(m.kid, mode)
+    before = envoy_fault.counters(*[f"alb_oidc.key_fetch.{r}" for r in FETCH_RESULTS])
+    t0 = time.monotonic()
+    p = upath("fault")
+    r = envoy_fault.request(p, [("x-amzn-oidc-data", m.mint())], timeout=FAULT_TIMEOUT_S + MARGIN_S)
+    assert time.monotonic() - t0 < FAULT_TIMEOUT_S + MARGIN_S
+    assert r.status == status, f"key endpoint {mode}: expected {status}, got {r.status} {r.body[:200]!r}"
+    assert echo.hits(p) == 0
+    after = envoy_fault.counters(*[f"alb_oidc.key_fetch.{r}" for r in FETCH_RESULTS])
+    delta = {k.rsplit(".", 1)[-1]: after[k] - before[k] for k in after if after[k] != before[k]}
+    assert sum(delta.values()) == 1 and set(delta) <= set(results), f"{mode}: key_fetch counters moved {delta}"
+    # negative cached: the fault is still in place, a repeat gives the same answer
+    # without a new fetch (checked when it happens clearly within the TTL)
+    t1 = time.monotonic()
+    r2 = envoy_fault.request(upath("fault"), [("x-amzn-oidc-data", m.mint())], timeout=FAULT_TIMEOUT_S + MARGIN_S)
+    assert r2.status == status
+    if time.monotonic() - t0 < FAULT_TTL - 0.6 and time.monotonic() - t1 < 0.3:
+        assert key_server.count_kid(m.kid) == 1
+    # recovery: once the fault is gone and the negative entry expired, 200
+    key_server.clear_mode(m.kid)
+
+    def recovered():
+        return envoy_fault.request(upath("rec"), [("x-amzn-oidc-data", m.mint())], timeout=FAULT_TIMEOUT_S + MARGIN_S).status == 200
+
+    wait_until(recovered, timeout=FAULT_TTL + 6, interval=0.25, what=f"recovery after {mode}")
+
+
+def test_global_outage_and_recovery(envoy_fault, echo, key_server, new_minter):
+    key_server.set_mode(None, "500")
+    minters = [new_minter() for _ in range(3)]
+    for m in minters:
+        assert_refused(envoy_fault, echo, m.mint(), 503)
+    key_server.clear_mode(None)
+    for m in minters:
+        wait_until(
+            lambda: envoy_fault.request(upath(), [("x-amzn-oidc-data", m.mint())]).status == 200,
+            timeout=FAULT_TTL + 6, interval=0.25, what="recovery after global outage",
+        )
+
+
+def test_stalled_fetch_coalesced_and_bounded(envoy_fault, key_server, new_minter):
+    """Requests waiting on a stalled fetch are all answered 503 by the timeout."""
+    m = new_minter()
+    key_server.set_mode(m.kid, "stall")
+    t0 = time.monotonic()
+    statuses = fire(envoy_fault, [m.mint() for _ in range(40)], workers=40, timeout=FAULT_TIMEOUT_S + MARGIN_S)
+    assert time.monotonic() - t0 < FAULT_TIMEOUT_S + MARGIN_S + 5
+    assert statuses == [503] * 40, {s: statuses.count(s) for s in set(statuses)}
+    assert key_server.count_kid(m.kid) == 1
+
+
+def test_wrong_key_served_is_bad_signature(envoy_fault, echo, key_server, new_minter):
+    """The endpoint serves a valid P-256 key, but not the one that signed: 401."""
+    m, other = new_minter(), new_minter()
+    key_server.add_key(m.kid, other.key.pem)
+    before = envoy_fault.counter("alb_oidc.requests.denied.bad_signature")
+    assert_refused(envoy_fault, echo, m.mint(), 401)
+    assert envoy_fault.counter("alb_oidc.requests.denied.bad_signature") == before + 1

@@ -1,0 +1,143 @@
+"""Token verification through a real Envoy, once per signature backend
+(`signature_backend: host` = Envoy's native verify_signature, `rust` = pure Rust).
+
+Valid tokens reach the upstream with the identity headers; every bad input from
+the reference list is refused with 401, never reaches the upstream, is counted
+under a fitting `denied.<reason>`, and (where the header is already bad) never
+causes a key fetch."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from checks import assert_allowed, assert_refused, b64url_nopad, upath
+from tokens import ARN, ISSUER, Key, Minter, bad_tokens, compact, valid_variants
+
+VALID_IDS = [v[0] for v in valid_variants(Minter(Key.generate()))]
+BAD_IDS = [b.id for b in bad_tokens(Minter(Key.generate()), Key.generate())]
+
+DENIED_REASONS = (
+    "missing_token malformed bad_header untrusted_signer bad_client unknown_key key_unavailable "
+    "bad_signature expired not_yet_valid bad_claims bad_issuer bad_audience no_username"
+).split()
+
+
+def denied_counts(envoy) -> dict[str, int]:
+    return envoy.counters(*[f"alb_oidc.requests.denied.{r}" for r in DENIED_REASONS])
+
+
+@pytest.mark.parametrize("variant", VALID_IDS)
+def test_valid_token_accepted(envoy_backend, minter, variant):
+    token = dict(valid_variants(minter))[variant]
+    up = assert_allowed(envoy_backend, token, what=f"{envoy_backend.backend}/{variant}")
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert up.get("x-auth-user") == payload["sub"]
+
+
+@pytest.mark.parametrize("case", BAD_IDS)
+def test_bad_token_refused(envoy_backend, echo, key_server, new_minter, case):
+    m = new_minter()
+    other = Key.generate()
+    key_server.add_key(other.kid, other.pem)
+    bad = {b.id: b for b in bad_tokens(m, other)}[case]
+    # Fresh kid per test: any key-server request during the call was caused by it.
+    before_fetch = key_server.total()
+    before = denied_counts(envoy_backend)
+    assert_refused(envoy_backend, echo, bad.token, 401, what=f"{envoy_backend.backend}/{case}")
+    after = denied_counts(envoy_backend)
+    delta = {k.rsplit(".", 1)[-1]: after[k] - before[k] for k in after if after[k] != before[k]}
+    assert sum(delta.values()) == 1, f"{case}: expected exactly one denied counter increment, got {delta}"
+    (reason,) = delta
+    assert reason in bad.reasons, f"{case}: denied as {reason!r}, expected one of {bad.reasons}"
+    if not bad.fetches_key:
+        assert key_server.total() == before_fetch, f"{case}: a key was fetched for a token refused on its header"
+
+
+def test_identity_headers(envoy_backend, minter):
+    """x-auth-user = username claim; x-auth-claims = the exact payload bytes,
+    base64url without padding (not a re-serialisation); claim_headers conversions."""
+    h, _ = minter.claims()
+    # Deliberately unusual but valid JSON: spaces, \u escapes, key order, nesting.
+    payload_text = (
+        '{ "exp" : %d, "iss":"%s", "sub" :"user-\\u00e9-1",  "email":"alice@example.com",'
+        '"email_verified":"true","custom:level":3,"custom:admin":false,"groups":["admins","dev ops"],'
+        '"ratio":1.5,"nested":{"a":[1,{"b":null}]}, "name":"Ren\\u00e9"}'
+    ) % (h["exp"], ISSUER)
+    pbytes = payload_text.encode()
+    json.loads(pbytes)
+    token = minter.from_bytes(compact(h), pbytes)
+    up = assert_allowed(envoy_backend, token)
+    assert up.get("x-auth-user") == "user-\u00e9-1".encode().decode("latin-1") or up.get("x-auth-user") == "user-\u00e9-1", (
+        up.get("x-auth-user")
+    )
+    assert up.get("x-auth-claims") == b64url_nopad(pbytes), "x-auth-claims must be the exact payload bytes, unpadded base64url"
+    assert up.get("x-claim-email") == "alice@example.com"
+    assert up.get("x-claim-email-verified") == "true"
+    assert up.get("x-claim-level") == "3"
+    assert up.get("x-claim-admin") == "false"
+    assert up.get("x-claim-groups") == "admins,dev ops"
+    assert up.get("x-claim-ratio") == "1.5"
+    assert up.get("x-claim-absent") is None
+    # the token itself is forwarded unchanged by default
+    assert up.get("x-amzn-oidc-data") == token
+
+
+def test_identity_headers_ascii_user(envoy_backend, minter):
+    token = minter.mint(payload={"sub": "alice-123", "custom:admin": True, "groups": []})
+    up = assert_allowed(envoy_backend, token)
+    assert up.get("x-auth-user") == "alice-123"
+    assert up.get("x-claim-admin") == "true"
+    # claim absent from the token: no header at all
+    assert up.get("x-claim-level") is None
+    claims = json.loads(base64.urlsafe_b64decode(up.get("x-auth-claims") + "=="))
+    assert claims["sub"] == "alice-123"
+    assert "=" not in up.get("x-auth-claims")
+
+
+def test_crlf_in_claim_cannot_inject_headers(envoy_backend, echo, minter):
+    """A claim value with CR/LF must not smuggle a header to the upstream."""
+    token = minter.mint(payload={"sub": "alice\r\nx-injected: 1", "email": "a@b\r\nx-injected2: 1"})
+    p = upath()
+    r = envoy_backend.request(p, [("x-amzn-oidc-data", token)])
+    assert r.status in (200, 401, 403), r.status
+    if r.status == 200:
+        up = r.upstream
+        assert "x-injected" not in up.names() and "x-injected2" not in up.names()
+        for name in ("x-auth-user", "x-claim-email"):
+            v = up.get(name)
+            assert v is None or ("\r" not in v and "\n" not in v)
+    else:
+        assert echo.hits(p) == 0
+
+
+def test_missing_token_refused(envoy_backend, echo):
+    before = envoy_backend.counter("alb_oidc.requests.denied.missing_token")
+    assert_refused(envoy_backend, echo, None, 401, what="no token")
+    assert envoy_backend.counter("alb_oidc.requests.denied.missing_token") == before + 1
+
+
+def test_empty_token_header_refused(envoy_backend, echo):
+    assert_refused(envoy_backend, echo, "", 401, what="empty token header")
+
+
+def test_two_token_headers_refused_or_first_valid_only(envoy_backend, echo, minter):
+    """Two x-amzn-oidc-data headers: a good one and a forged one. Envoy may join
+    them with ','; whatever the filter does it must not accept the forged one."""
+    good = minter.mint(payload={"sub": "good-user"})
+    forged = Minter(Key.generate(), signer=ARN).mint(payload={"sub": "admin"})
+    for order in ((good, forged), (forged, good)):
+        p = upath()
+        r = envoy_backend.request(p, [("x-amzn-oidc-data", order[0]), ("x-amzn-oidc-data", order[1])])
+        if r.status == 200:
+            assert r.upstream.get("x-auth-user") == "good-user"
+        else:
+            assert r.status == 401 and echo.hits(p) == 0
+
+
+def test_unknown_kid_is_401(envoy_backend, echo, new_minter, key_server):
+    m = new_minter(register=False)
+    assert_refused(envoy_backend, echo, m.mint(), 401, what="unknown kid")
+    assert key_server.count_kid(m.kid) == 1
