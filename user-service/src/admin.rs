@@ -251,7 +251,7 @@ pub async fn run_users(store: &Store, args: &UsersArgs) -> Result<String, AdminE
                 groups_from_oidc: false,
             };
             let user = store
-                .insert_user(&new, Utc::now())
+                .insert_user(&new, crate::db::now())
                 .await?
                 .ok_or_else(|| AdminError::UserExists(username.clone()))?;
             Ok(if json {

@@ -282,7 +282,7 @@ impl Authenticator {
         username: &str,
         values: &ClaimValues,
     ) -> Result<Option<Outcome>, sqlx::Error> {
-        let now = Utc::now();
+        let now = db::now();
         let Some(user) = self.store.find_user(username).await? else {
             if !self.policy.auto_create_users {
                 return Ok(Some(refuse(

@@ -39,6 +39,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
     include_str!("../migrations/postgres/0001_initial.sql"),
 )];
 
+/// The current time at the precision both backends store (microseconds),
+/// so a value read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// A group membership of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Membership {
@@ -665,7 +672,7 @@ macro_rules! queries {
                 if user.is_active == active {
                     return Ok(Some((user, false)));
                 }
-                let now = Utc::now();
+                let now = now();
                 sqlx::query("UPDATE users SET is_active = $1, updated_at = $2 WHERE id = $3")
                     .bind(active)
                     .bind(now)
