@@ -589,7 +589,7 @@ mod tests {
         assert_eq!(field_of(&with(r#""key_path_prefix":"keys""#)), "key_path_prefix");
         assert_eq!(field_of(&with(r#""headers":{"user":"bad header"}"#)), "headers.user");
         assert_eq!(field_of(&with(r#""headers":{"nick":"x"}"#)), "headers.nick");
-        assert_eq!(field_of(&with(r#""headers":{"user":"x-auth-claims"}"#)), "headers.user");
+        assert_eq!(field_of(&with(r#""headers":{"user":"x-auth-claims"}"#)), "headers.claims");
         assert_eq!(field_of(&with(r#""claim_headers":{"email":"x-auth-user"}"#)), "claim_headers.email");
         assert_eq!(field_of(&with(r#""claim_headers":{"email":"x-amzn-oidc-data"}"#)), "claim_headers.email");
         assert_eq!(field_of(&with(r#""issuer":"""#)), "issuer");

@@ -74,6 +74,15 @@ pub enum KeyFetchResult {
     Invalid,
 }
 
+/// The state of something another worker is fetching.
+#[derive(Debug)]
+pub enum Poll<T> {
+    Resolved(T),
+    Waiting,
+    /// The other worker's claim lapsed; this worker now owns the fetch.
+    MustFetch,
+}
+
 #[derive(Debug)]
 pub enum UserStep {
     Answer(Rc<UserAnswer>),
@@ -268,11 +277,18 @@ impl Engine {
         self.keys.abandon(kid);
     }
 
-    /// Re-checks a key another worker is fetching (from the tick).
-    pub fn poll_key(&mut self, store: &dyn SharedStore, kid: &str, now: f64) -> Lookup<Rc<PublicKey>> {
+    /// Re-checks a key another worker is fetching (from the root's tick).
+    pub fn poll_key(&mut self, store: &dyn SharedStore, kid: &str, now: f64) -> Poll<Result<Rc<PublicKey>, Denial>> {
         let deadline = self.key_fetch_deadline(now);
-        self.keys
+        match self
+            .keys
             .lookup(store, kid, now, deadline, |der| PublicKey::from_spki_der(der).ok().map(Rc::new))
+        {
+            Lookup::Ready(key) => Poll::Resolved(Ok(key)),
+            Lookup::Failed(code) => Poll::Resolved(Err(key_denial(code))),
+            Lookup::Wait => Poll::Waiting,
+            Lookup::Fetch => Poll::MustFetch,
+        }
     }
 
     pub fn is_fetching_key_here(&self, kid: &str) -> bool {
@@ -331,6 +347,16 @@ impl Engine {
                 users.complete(store, username, Err(USER_SERVICE_FAILED), until, now);
                 None
             }
+        }
+    }
+
+    /// Re-checks a user another worker is asking about (from the tick).
+    pub fn poll_user(&mut self, store: &dyn SharedStore, username: &str, now: f64) -> Poll<Option<Rc<UserAnswer>>> {
+        match self.user_lookup(store, username, now) {
+            UserStep::Answer(answer) => Poll::Resolved(Some(answer)),
+            UserStep::Unavailable => Poll::Resolved(None),
+            UserStep::NeedCall { fetch: false } => Poll::Waiting,
+            UserStep::NeedCall { fetch: true } => Poll::MustFetch,
         }
     }
 
