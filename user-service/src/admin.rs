@@ -15,7 +15,10 @@ pub enum AdminError {
     #[error("a user named {0:?} already exists")]
     UserExists(String),
     #[error("invalid {what}: {why}")]
-    Invalid { what: &'static str, why: &'static str },
+    Invalid {
+        what: &'static str,
+        why: &'static str,
+    },
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -46,7 +49,9 @@ fn ts(t: &DateTime<Utc>) -> String {
 }
 
 fn full_name(u: &UserRecord) -> String {
-    format!("{} {}", u.first_name, u.last_name).trim().to_owned()
+    format!("{} {}", u.first_name, u.last_name)
+        .trim()
+        .to_owned()
 }
 
 fn or_dash(s: String) -> String {

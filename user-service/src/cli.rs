@@ -151,10 +151,7 @@ impl ServeArgs {
             require_verified_email: self.require_verified_email,
             first_name_claim: self.first_name_claim.clone(),
             last_name_claim: self.last_name_claim.clone(),
-            groups_claim: self
-                .groups_claim
-                .clone()
-                .filter(|c| !c.trim().is_empty()),
+            groups_claim: self.groups_claim.clone().filter(|c| !c.trim().is_empty()),
         }
     }
 }

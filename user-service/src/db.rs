@@ -17,10 +17,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::Connection as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::Connection as _;
 use sqlx::Row;
 
 /// How long an SQLite connection waits for a lock held by another process
@@ -348,8 +348,7 @@ async fn open_pg(opts: &StoreOptions) -> Result<PgBackend, DbError> {
     let conn_opts = PgConnectOptions::from_str(&opts.url).map_err(DbError::InvalidUrl)?;
     // One direct attempt first: the pool retries refused connections until
     // its timeout, which would hide the actual reason.
-    match tokio::time::timeout(opts.connect_timeout, PgConnection::connect_with(&conn_opts)).await
-    {
+    match tokio::time::timeout(opts.connect_timeout, PgConnection::connect_with(&conn_opts)).await {
         Ok(Ok(conn)) => {
             let _ = conn.close().await;
         }
@@ -448,21 +447,22 @@ macro_rules! queries {
                 )
                 .execute(&mut *tx)
                 .await?;
-                let applied: Vec<i64> =
-                    sqlx::query_scalar("SELECT version FROM schema_migrations")
-                        .fetch_all(&mut *tx)
-                        .await?;
+                let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+                    .fetch_all(&mut *tx)
+                    .await?;
                 for (version, description, sqlite_sql, pg_sql) in MIGRATIONS {
                     if applied.contains(version) {
                         continue;
                     }
                     let sql = if $lock.is_some() { pg_sql } else { sqlite_sql };
                     sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                    sqlx::query("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)")
-                        .bind(*version)
-                        .bind(*description)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
+                    )
+                    .bind(*version)
+                    .bind(*description)
+                    .execute(&mut *tx)
+                    .await?;
                     tracing::info!(version, description, "applied database migration");
                 }
                 tx.commit().await
@@ -523,7 +523,9 @@ macro_rules! queries {
             }
 
             async fn list_users(&self) -> Result<Vec<UserRecord>, sqlx::Error> {
-                let rows = sqlx::query(ALL_USERS.as_str()).fetch_all(&self.read).await?;
+                let rows = sqlx::query(ALL_USERS.as_str())
+                    .fetch_all(&self.read)
+                    .await?;
                 Self::users_from_rows(rows)
             }
 

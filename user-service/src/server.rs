@@ -56,7 +56,11 @@ impl UserService for UserServiceImpl {
         request: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
         let req = request.into_inner();
-        let outcome = match self.auth.authenticate(&req.username, &req.claims_json).await {
+        let outcome = match self
+            .auth
+            .authenticate(&req.username, &req.claims_json)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(e) => {
                 tracing::error!(username = %req.username, error = %e, "authenticate failed");
@@ -126,7 +130,9 @@ where
         grace_s = grace.as_secs(),
         "shutting down: no new connections, waiting for in-flight calls"
     );
-    health.set_service_status("", ServingStatus::NotServing).await;
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
     health
         .set_not_serving::<UserServiceServer<UserServiceImpl>>()
         .await;

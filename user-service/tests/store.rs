@@ -90,7 +90,10 @@ async fn first_login_creates_then_reuses(db: &TestDb) {
     assert!(u.id > 0);
     assert_eq!(u.username, "alice");
     assert_eq!(u.email, "alice@example.com");
-    assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Alice", "Liddell"));
+    assert_eq!(
+        (u.first_name.as_str(), u.last_name.as_str()),
+        ("Alice", "Liddell")
+    );
     assert!(u.is_active);
     assert!(u.created_from_oidc);
     assert!(u.last_login.is_some());
@@ -139,7 +142,8 @@ async fn local_accounts_not_linkable_by_default(db: &TestDb) {
         .unwrap()
         .unwrap();
     let auth = auth_with(store.clone(), Policy::default());
-    let claims = json!({"email": "evil@example.com", "email_verified": true, "given_name": "Mallory"});
+    let claims =
+        json!({"email": "evil@example.com", "email_verified": true, "given_name": "Mallory"});
     assert_eq!(
         refused(&auth, "root", claims).await,
         RefusalReason::NotLinkable
@@ -181,9 +185,15 @@ async fn linking_existing_accounts_when_enabled(db: &TestDb) {
     .await;
     assert!(!created);
     assert_eq!(u.id, local.id);
-    assert!(!u.created_from_oidc, "a linked account stays a local account");
+    assert!(
+        !u.created_from_oidc,
+        "a linked account stays a local account"
+    );
     assert_eq!(u.email, "root@idp.example");
-    assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Root", "User"));
+    assert_eq!(
+        (u.first_name.as_str(), u.last_name.as_str()),
+        ("Root", "User")
+    );
     // The administrator's group stays; the claim's group is added.
     assert_eq!(names(&u), vec!["admins", "ops"]);
     assert_eq!(store.find_user("root").await.unwrap().unwrap(), u);
@@ -250,19 +260,31 @@ async fn names_synced_with_name_fallback(db: &TestDb) {
     let store = db.store().await;
     let auth = auth_with(store.clone(), Policy::default());
     let (u, _) = user(&auth, "erin", json!({"name": "Erin  Mary Smith"})).await;
-    assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Erin", "Mary Smith"));
+    assert_eq!(
+        (u.first_name.as_str(), u.last_name.as_str()),
+        ("Erin", "Mary Smith")
+    );
     let (u, _) = user(
         &auth,
         "erin",
         json!({"given_name": "Erin", "family_name": "Jones", "name": "ignored name"}),
     )
     .await;
-    assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Erin", "Jones"));
+    assert_eq!(
+        (u.first_name.as_str(), u.last_name.as_str()),
+        ("Erin", "Jones")
+    );
     // Claims absent: stored names stay.
     let (u, _) = user(&auth, "erin", json!({})).await;
-    assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Erin", "Jones"));
+    assert_eq!(
+        (u.first_name.as_str(), u.last_name.as_str()),
+        ("Erin", "Jones")
+    );
     let stored = store.find_user("erin").await.unwrap().unwrap();
-    assert_eq!((stored.first_name.as_str(), stored.last_name.as_str()), ("Erin", "Jones"));
+    assert_eq!(
+        (stored.first_name.as_str(), stored.last_name.as_str()),
+        ("Erin", "Jones")
+    );
 
     // Custom claim names.
     let custom = auth_with(
@@ -291,7 +313,12 @@ async fn groups_synced_from_claim(db: &TestDb) {
             ..Policy::default()
         },
     );
-    let (u, _) = user(&auth, "fay", json!({"cognito:groups": ["dev", "ops", "dev"]})).await;
+    let (u, _) = user(
+        &auth,
+        "fay",
+        json!({"cognito:groups": ["dev", "ops", "dev"]}),
+    )
+    .await;
     assert_eq!(names(&u), vec!["dev", "ops"]);
     assert!(u.groups.iter().all(|m| m.from_oidc));
 
@@ -370,7 +397,11 @@ async fn invalid_claims_refused(db: &TestDb) {
     ] {
         match auth.authenticate(username, claims).await.unwrap() {
             Outcome::Refused { reason, .. } => {
-                assert_eq!(reason, RefusalReason::InvalidClaims, "{username:?} {claims:?}")
+                assert_eq!(
+                    reason,
+                    RefusalReason::InvalidClaims,
+                    "{username:?} {claims:?}"
+                )
             }
             other => panic!("{username:?} {claims:?}: {other:?}"),
         }
@@ -499,7 +530,10 @@ async fn database_down_is_unavailable(db: &TestDb) {
         .await
         .unwrap()
         .into_inner();
-    assert!(matches!(ok.result, Some(authenticate_response::Result::User(_))));
+    assert!(matches!(
+        ok.result,
+        Some(authenticate_response::Result::User(_))
+    ));
     // Refusals are answers, not errors, even through the gRPC layer.
     let refusal = svc
         .authenticate(tonic::Request::new(AuthenticateRequest {

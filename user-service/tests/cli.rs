@@ -1,0 +1,233 @@
+//! The admin subcommands and start-up errors, through the real binary, on
+//! both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::TestDb;
+use serde_json::Value;
+
+both_backends!(
+    create_list_show,
+    activate_and_deactivate,
+    group_add_and_remove,
+    unknown_users_and_duplicates_fail,
+);
+
+const BIN: &str = env!("CARGO_BIN_EXE_alb-oidc-user-service");
+
+fn run(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--database")
+        .arg(&db.url)
+        .args(args)
+        .env_remove("ALB_OIDC_DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn ok(db: &TestDb, args: &[&str]) -> String {
+    let out = run(db, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(db: &TestDb, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(&ok(db, &all)).unwrap()
+}
+
+fn fail(db: &TestDb, args: &[&str]) -> String {
+    let out = run(db, args);
+    assert_eq!(out.status.code(), Some(1), "{args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+async fn create_list_show(db: &TestDb) {
+    let out = ok(
+        db,
+        &[
+            "users",
+            "create-local",
+            "admin",
+            "--email",
+            "admin@example.com",
+            "--first-name",
+            "Ada",
+            "--last-name",
+            "Min",
+            "--group",
+            "ops",
+            "--group",
+            "admins",
+        ],
+    );
+    assert!(out.contains("created local user admin"), "{out}");
+    ok(db, &["users", "create-local", "second", "--inactive"]);
+
+    let table = ok(db, &["users", "list"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("ID"));
+    assert!(lines[1].contains("admin@example.com") && lines[1].contains("Ada Min"));
+    assert!(lines[1].contains("admins (admin), ops (admin)"));
+    assert!(lines[2].contains("second") && lines[2].contains(" no "));
+
+    let list = json(db, &["users", "list"]);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["username"], "admin");
+    assert_eq!(list[0]["created_from_oidc"], false);
+    assert_eq!(list[0]["groups"], serde_json::json!(["admins", "ops"]));
+    assert_eq!(list[1]["is_active"], false);
+    assert_eq!(list[1]["last_login"], Value::Null);
+
+    let shown = ok(db, &["users", "show", "admin"]);
+    assert!(shown.contains("username:   admin"), "{shown}");
+    assert!(shown.contains("source:     local"), "{shown}");
+    assert!(shown.contains("last login: never"), "{shown}");
+    let shown = json(db, &["users", "show", "admin"]);
+    assert_eq!(shown["email"], "admin@example.com");
+    assert_eq!(shown["first_name"], "Ada");
+    assert!(shown["id"].as_i64().unwrap() > 0);
+}
+
+async fn activate_and_deactivate(db: &TestDb) {
+    ok(db, &["users", "create-local", "eve"]);
+    let out = ok(db, &["users", "deactivate", "eve"]);
+    assert_eq!(out, "user eve is now inactive\n");
+    let out = ok(db, &["users", "deactivate", "eve"]);
+    assert_eq!(out, "user eve was already inactive\n");
+    assert_eq!(json(db, &["users", "show", "eve"])["is_active"], false);
+    let v = json(db, &["users", "activate", "eve"]);
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["user"]["is_active"], true);
+    // The service sees the change.
+    let store = db.store().await;
+    assert!(store.find_user("eve").await.unwrap().unwrap().is_active);
+}
+
+async fn group_add_and_remove(db: &TestDb) {
+    ok(db, &["users", "create-local", "gil"]);
+    assert_eq!(
+        ok(db, &["groups", "add", "gil", "devs"]),
+        "added gil to group devs\n"
+    );
+    let v = json(db, &["groups", "add", "gil", "devs"]);
+    assert_eq!(v["change"], "already_member");
+    ok(db, &["groups", "add", "gil", "qa"]);
+    assert_eq!(
+        json(db, &["users", "show", "gil"])["groups"],
+        serde_json::json!(["devs", "qa"])
+    );
+    assert_eq!(
+        ok(db, &["groups", "remove", "gil", "devs"]),
+        "removed gil from group devs\n"
+    );
+    let v = json(db, &["groups", "remove", "gil", "devs"]);
+    assert_eq!(v["change"], "not_member");
+    assert_eq!(v["user"]["groups"], serde_json::json!(["qa"]));
+}
+
+async fn unknown_users_and_duplicates_fail(db: &TestDb) {
+    ok(db, &["users", "create-local", "ham"]);
+    for args in [
+        &["users", "show", "ghost"][..],
+        &["users", "activate", "ghost"],
+        &["users", "deactivate", "ghost"],
+        &["groups", "add", "ghost", "g"],
+        &["groups", "remove", "ghost", "g"],
+    ] {
+        let err = fail(db, args);
+        assert_eq!(err, "error: no user named \"ghost\"\n", "{args:?}");
+    }
+    let err = fail(db, &["users", "create-local", "ham"]);
+    assert!(err.contains("already exists"), "{err}");
+    let err = fail(db, &["users", "create-local", ""]);
+    assert!(err.contains("username"), "{err}");
+    let err = fail(db, &["groups", "add", "ham", ""]);
+    assert!(err.contains("group name"), "{err}");
+}
+
+#[test]
+fn missing_sqlite_file_is_an_error_for_read_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.db");
+    let out = Command::new(BIN)
+        .args(["users", "list", "--database"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!path.exists(), "no empty database was created");
+}
+
+#[test]
+fn strict_boolean_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("u.db");
+    for (var, value) in [
+        ("ALB_OIDC_AUTO_CREATE_USERS", "yes"),
+        ("ALB_OIDC_LINK_EXISTING_USERS", "TRUE"),
+        ("ALB_OIDC_REQUIRE_VERIFIED_EMAIL", "2"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+            .arg(&db)
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var), "{err}");
+        assert!(err.contains("expected true, false, 1 or 0"), "{err}");
+    }
+    let out = Command::new(BIN)
+        .args(["serve", "--auto-create-users=maybe"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--auto-create-users"));
+}
+
+#[test]
+fn bad_database_urls_fail_at_start() {
+    for url in [
+        "mysql://root@127.0.0.1/x",
+        "postgres://postgres@127.0.0.1:1/test",
+        "postgres://bad url",
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db-connect-timeout",
+                "3",
+                "--database",
+                url,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("database"), "{url}: {err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg(dir.path().join("no/such/dir/users.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
