@@ -81,8 +81,14 @@ mod tests {
         for len in 0..40u8 {
             let data: Vec<u8> = (0..len).collect();
             if len > 0 {
-                assert_eq!(decode_segment(&encode_padded(&data)).as_deref(), Some(&data[..]));
-                assert_eq!(decode_segment(&encode_unpadded(&data)).as_deref(), Some(&data[..]));
+                assert_eq!(
+                    decode_segment(&encode_padded(&data)).as_deref(),
+                    Some(&data[..])
+                );
+                assert_eq!(
+                    decode_segment(&encode_unpadded(&data)).as_deref(),
+                    Some(&data[..])
+                );
             }
         }
     }

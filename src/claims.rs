@@ -41,7 +41,11 @@ fn number(payload: &Map<String, Value>, name: &str) -> Result<Option<f64>, Denia
 }
 
 /// Checks the payload at time `now_s` (Unix seconds).
-pub fn check(payload: &Map<String, Value>, rules: &ClaimRules, now_s: f64) -> Result<CheckedClaims, Denial> {
+pub fn check(
+    payload: &Map<String, Value>,
+    rules: &ClaimRules,
+    now_s: f64,
+) -> Result<CheckedClaims, Denial> {
     let skew = rules.clock_skew_s as f64;
     let exp = number(payload, "exp")?.ok_or(Denial::BadClaims)?;
     let valid_until = exp + skew;
@@ -55,7 +59,10 @@ pub fn check(payload: &Map<String, Value>, rules: &ClaimRules, now_s: f64) -> Re
     if now_s < valid_from {
         return Err(Denial::NotYetValid);
     }
-    let iss = payload.get("iss").and_then(Value::as_str).ok_or(Denial::BadClaims)?;
+    let iss = payload
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or(Denial::BadClaims)?;
     if !payload.get("sub").is_some_and(Value::is_string) {
         return Err(Denial::BadClaims);
     }
@@ -75,7 +82,11 @@ pub fn check(payload: &Map<String, Value>, rules: &ClaimRules, now_s: f64) -> Re
         }
     }
     let username = match payload.get(&rules.username_claim) {
-        Some(Value::String(u)) if !u.is_empty() => u.clone(),
+        // The username travels as a header value: control characters would
+        // split headers, so such a username is no username.
+        Some(Value::String(u)) if !u.is_empty() && crate::identity::is_safe_header_value(u) => {
+            u.clone()
+        }
         _ => return Err(Denial::NoUsername),
     };
     Ok(CheckedClaims {
@@ -115,37 +126,168 @@ mod tests {
     #[test]
     fn lifetime() {
         let r = rules();
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":1000})), &r, 1000.0), Err(Denial::Expired));
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i"})), &r, 1.0), Err(Denial::BadClaims));
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":"2000"})), &r, 1.0), Err(Denial::BadClaims));
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":null})), &r, 1.0), Err(Denial::BadClaims));
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":2000,"nbf":500})), &r, 499.0), Err(Denial::NotYetValid));
-        assert!(check(&obj(json!({"sub":"u","iss":"i","exp":2000,"nbf":500})), &r, 500.0).is_ok());
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":2000,"nbf":"x"})), &r, 600.0), Err(Denial::BadClaims));
-        let skewed = ClaimRules { clock_skew_s: 30, ..rules() };
-        assert!(check(&obj(json!({"sub":"u","iss":"i","exp":1000})), &skewed, 1029.0).is_ok());
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":1000})), &skewed, 1030.0), Err(Denial::Expired));
-        assert!(check(&obj(json!({"sub":"u","iss":"i","exp":2000,"nbf":1020})), &skewed, 1000.0).is_ok());
+        assert_eq!(
+            check(&obj(json!({"sub":"u","iss":"i","exp":1000})), &r, 1000.0),
+            Err(Denial::Expired)
+        );
+        assert_eq!(
+            check(&obj(json!({"sub":"u","iss":"i"})), &r, 1.0),
+            Err(Denial::BadClaims)
+        );
+        assert_eq!(
+            check(&obj(json!({"sub":"u","iss":"i","exp":"2000"})), &r, 1.0),
+            Err(Denial::BadClaims)
+        );
+        assert_eq!(
+            check(&obj(json!({"sub":"u","iss":"i","exp":null})), &r, 1.0),
+            Err(Denial::BadClaims)
+        );
+        assert_eq!(
+            check(
+                &obj(json!({"sub":"u","iss":"i","exp":2000,"nbf":500})),
+                &r,
+                499.0
+            ),
+            Err(Denial::NotYetValid)
+        );
+        assert!(check(
+            &obj(json!({"sub":"u","iss":"i","exp":2000,"nbf":500})),
+            &r,
+            500.0
+        )
+        .is_ok());
+        assert_eq!(
+            check(
+                &obj(json!({"sub":"u","iss":"i","exp":2000,"nbf":"x"})),
+                &r,
+                600.0
+            ),
+            Err(Denial::BadClaims)
+        );
+        let skewed = ClaimRules {
+            clock_skew_s: 30,
+            ..rules()
+        };
+        assert!(check(
+            &obj(json!({"sub":"u","iss":"i","exp":1000})),
+            &skewed,
+            1029.0
+        )
+        .is_ok());
+        assert_eq!(
+            check(
+                &obj(json!({"sub":"u","iss":"i","exp":1000})),
+                &skewed,
+                1030.0
+            ),
+            Err(Denial::Expired)
+        );
+        assert!(check(
+            &obj(json!({"sub":"u","iss":"i","exp":2000,"nbf":1020})),
+            &skewed,
+            1000.0
+        )
+        .is_ok());
     }
 
     #[test]
     fn required_and_configured_claims() {
         let r = rules();
-        assert_eq!(check(&obj(json!({"sub":"u","exp":9})), &r, 1.0), Err(Denial::BadClaims));
-        assert_eq!(check(&obj(json!({"iss":"i","exp":9})), &r, 1.0), Err(Denial::BadClaims));
-        assert_eq!(check(&obj(json!({"sub":1,"iss":"i","exp":9})), &r, 1.0), Err(Denial::BadClaims));
-        let iss = ClaimRules { issuer: Some("https://idp".into()), ..rules() };
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"https://evil","exp":9})), &iss, 1.0), Err(Denial::BadIssuer));
-        assert!(check(&obj(json!({"sub":"u","iss":"https://idp","exp":9})), &iss, 1.0).is_ok());
-        let aud = ClaimRules { audience: Some("app".into()), ..rules() };
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":9})), &aud, 1.0), Err(Denial::BadAudience));
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":9,"aud":"other"})), &aud, 1.0), Err(Denial::BadAudience));
-        assert!(check(&obj(json!({"sub":"u","iss":"i","exp":9,"aud":"app"})), &aud, 1.0).is_ok());
-        assert!(check(&obj(json!({"sub":"u","iss":"i","exp":9,"aud":["x","app"]})), &aud, 1.0).is_ok());
-        let by_email = ClaimRules { username_claim: "email".into(), ..rules() };
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":9})), &by_email, 1.0), Err(Denial::NoUsername));
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":9,"email":""})), &by_email, 1.0), Err(Denial::NoUsername));
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":9,"email":["a"]})), &by_email, 1.0), Err(Denial::NoUsername));
-        assert_eq!(check(&obj(json!({"sub":"u","iss":"i","exp":9,"email":"a@b"})), &by_email, 1.0).unwrap().username, "a@b");
+        assert_eq!(
+            check(&obj(json!({"sub":"u","exp":9})), &r, 1.0),
+            Err(Denial::BadClaims)
+        );
+        assert_eq!(
+            check(&obj(json!({"iss":"i","exp":9})), &r, 1.0),
+            Err(Denial::BadClaims)
+        );
+        assert_eq!(
+            check(&obj(json!({"sub":1,"iss":"i","exp":9})), &r, 1.0),
+            Err(Denial::BadClaims)
+        );
+        let iss = ClaimRules {
+            issuer: Some("https://idp".into()),
+            ..rules()
+        };
+        assert_eq!(
+            check(
+                &obj(json!({"sub":"u","iss":"https://evil","exp":9})),
+                &iss,
+                1.0
+            ),
+            Err(Denial::BadIssuer)
+        );
+        assert!(check(
+            &obj(json!({"sub":"u","iss":"https://idp","exp":9})),
+            &iss,
+            1.0
+        )
+        .is_ok());
+        let aud = ClaimRules {
+            audience: Some("app".into()),
+            ..rules()
+        };
+        assert_eq!(
+            check(&obj(json!({"sub":"u","iss":"i","exp":9})), &aud, 1.0),
+            Err(Denial::BadAudience)
+        );
+        assert_eq!(
+            check(
+                &obj(json!({"sub":"u","iss":"i","exp":9,"aud":"other"})),
+                &aud,
+                1.0
+            ),
+            Err(Denial::BadAudience)
+        );
+        assert!(check(
+            &obj(json!({"sub":"u","iss":"i","exp":9,"aud":"app"})),
+            &aud,
+            1.0
+        )
+        .is_ok());
+        assert!(check(
+            &obj(json!({"sub":"u","iss":"i","exp":9,"aud":["x","app"]})),
+            &aud,
+            1.0
+        )
+        .is_ok());
+        let by_email = ClaimRules {
+            username_claim: "email".into(),
+            ..rules()
+        };
+        assert_eq!(
+            check(&obj(json!({"sub":"u","iss":"i","exp":9})), &by_email, 1.0),
+            Err(Denial::NoUsername)
+        );
+        assert_eq!(
+            check(
+                &obj(json!({"sub":"u","iss":"i","exp":9,"email":""})),
+                &by_email,
+                1.0
+            ),
+            Err(Denial::NoUsername)
+        );
+        assert_eq!(
+            check(
+                &obj(json!({"sub":"u","iss":"i","exp":9,"email":["a"]})),
+                &by_email,
+                1.0
+            ),
+            Err(Denial::NoUsername)
+        );
+        assert_eq!(
+            check(
+                &obj(json!({"sub":"u","iss":"i","exp":9,"email":"a@b"})),
+                &by_email,
+                1.0
+            )
+            .unwrap()
+            .username,
+            "a@b"
+        );
+        assert_eq!(
+            check(&obj(json!({"sub":"u\r\nx: y","iss":"i","exp":9})), &r, 1.0),
+            Err(Denial::NoUsername)
+        );
     }
 }

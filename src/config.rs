@@ -297,7 +297,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
-    let key_fetch_timeout_ms = in_range("key_fetch_timeout_ms", raw.key_fetch_timeout_ms, 5000, 1, 60_000)?;
+    let key_fetch_timeout_ms = in_range(
+        "key_fetch_timeout_ms",
+        raw.key_fetch_timeout_ms,
+        5000,
+        1,
+        60_000,
+    )?;
     let key_cache_ttl_s = in_range("key_cache_ttl_s", raw.key_cache_ttl_s, 300, 1, 86_400)?;
     let key_failure_ttl_s = in_range("key_failure_ttl_s", raw.key_failure_ttl_s, 30, 1, 3600)?;
     let key_cache_max = in_range("key_cache_max", raw.key_cache_max, 128, 1, 4096)? as usize;
@@ -340,7 +346,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     for (field, name) in named
         .into_iter()
         .map(|(f, n)| (f.to_owned(), n.clone()))
-        .chain(claim_headers.iter().map(|(c, h)| (format!("claim_headers.{c}"), h.clone())))
+        .chain(
+            claim_headers
+                .iter()
+                .map(|(c, h)| (format!("claim_headers.{c}"), h.clone())),
+        )
     {
         if ALB_HEADERS.contains(&name.as_str()) {
             return Err(ConfigError::new(
@@ -389,18 +399,33 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
 fn validate_user_service(raw: RawUserService) -> Result<UserServiceConfig, ConfigError> {
     if raw.cluster.is_empty() {
-        return Err(ConfigError::new("user_service.cluster", "must not be empty"));
+        return Err(ConfigError::new(
+            "user_service.cluster",
+            "must not be empty",
+        ));
     }
     Ok(UserServiceConfig {
         cluster: raw.cluster,
         timeout_ms: in_range("user_service.timeout_ms", raw.timeout_ms, 1000, 1, 60_000)?,
-        revalidate_s: in_range("user_service.revalidate_s", raw.revalidate_s, 300, 1, 86_400)?,
+        revalidate_s: in_range(
+            "user_service.revalidate_s",
+            raw.revalidate_s,
+            300,
+            1,
+            86_400,
+        )?,
         failure_mode: raw.failure_mode,
         cache_max: in_range("user_service.cache_max", raw.cache_max, 4096, 1, 1_000_000)? as usize,
     })
 }
 
-fn in_range(field: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+fn in_range(
+    field: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
     let v = value.unwrap_or(default);
     if v < min || v > max {
         return Err(ConfigError::new(
@@ -415,7 +440,9 @@ fn in_range(field: &str, value: Option<u64>, default: u64, min: u64, max: u64) -
 /// Envoy, so they are normalised to lowercase; anything that is not an HTTP
 /// token (or is a pseudo-header) is refused.
 fn header_name(field: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
-    let name = value.unwrap_or_else(|| default.to_owned()).to_ascii_lowercase();
+    let name = value
+        .unwrap_or_else(|| default.to_owned())
+        .to_ascii_lowercase();
     let valid = !name.is_empty()
         && name.len() <= 128
         && name
@@ -429,8 +456,16 @@ fn header_name(field: &str, value: Option<String>, default: &str) -> Result<Stri
     }
     if matches!(
         name.as_str(),
-        "host" | "connection" | "content-length" | "transfer-encoding" | "te" | "upgrade"
-            | "keep-alive" | "proxy-connection" | "cookie" | "authorization"
+        "host"
+            | "connection"
+            | "content-length"
+            | "transfer-encoding"
+            | "te"
+            | "upgrade"
+            | "keep-alive"
+            | "proxy-connection"
+            | "cookie"
+            | "authorization"
     ) {
         return Err(ConfigError::new(
             field,
@@ -443,9 +478,11 @@ fn header_name(field: &str, value: Option<String>, default: &str) -> Result<Stri
 fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
         && parts
             .last()
             .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
@@ -513,7 +550,10 @@ mod tests {
         assert_eq!(c.username_claim, "sub");
         assert_eq!(c.token_header, "x-amzn-oidc-data");
         assert_eq!(c.key_cluster, "alb_public_keys");
-        assert_eq!(c.key_authority, "public-keys.auth.elb.us-east-1.amazonaws.com");
+        assert_eq!(
+            c.key_authority,
+            "public-keys.auth.elb.us-east-1.amazonaws.com"
+        );
         assert_eq!(c.key_path("abc"), "/abc");
         assert_eq!(c.key_cache_ttl_s, 300);
         assert_eq!(c.key_failure_ttl_s, 30);
@@ -526,14 +566,23 @@ mod tests {
 
     #[test]
     fn govcloud_defaults_to_s3() {
-        let c = parse_str(&format!(r#"{{"region":"us-gov-west-1","alb_arns":["{ARN}"]}}"#)).unwrap();
+        let c = parse_str(&format!(
+            r#"{{"region":"us-gov-west-1","alb_arns":["{ARN}"]}}"#
+        ))
+        .unwrap();
         assert_eq!(c.key_authority, "s3-us-gov-west-1.amazonaws.com");
-        assert_eq!(c.key_path("k1"), "/aws-elb-public-keys-prod-us-gov-west-1/k1");
+        assert_eq!(
+            c.key_path("k1"),
+            "/aws-elb-public-keys-prod-us-gov-west-1/k1"
+        );
     }
 
     #[test]
     fn china_needs_explicit_key_host() {
-        let e = parse_str(&format!(r#"{{"region":"cn-north-1","alb_arns":["{ARN}"]}}"#)).unwrap_err();
+        let e = parse_str(&format!(
+            r#"{{"region":"cn-north-1","alb_arns":["{ARN}"]}}"#
+        ))
+        .unwrap_err();
         assert_eq!(e.field, "key_authority");
         let c = parse_str(&format!(
             r#"{{"region":"cn-north-1","alb_arns":["{ARN}"],"key_authority":"keys.example.cn","key_path_prefix":"/p/"}}"#
@@ -576,26 +625,73 @@ mod tests {
         assert_eq!(field_of("{}"), "region");
         assert_eq!(field_of(r#"{"region":"us-east-1"}"#), "alb_arns");
         assert_eq!(field_of(r#"{"region":"nowhere","alb_arns":"x"}"#), "region");
-        assert_eq!(field_of(r#"{"region":"us-east-1","alb_arns":["nope"]}"#), "alb_arns[0]");
+        assert_eq!(
+            field_of(r#"{"region":"us-east-1","alb_arns":["nope"]}"#),
+            "alb_arns[0]"
+        );
         let with = |extra: &str| format!(r#"{{"region":"us-east-1","alb_arns":"{ARN}",{extra}}}"#);
-        assert!(parse_str(&with(r#""bogus":1"#)).unwrap_err().message.contains("bogus"));
-        assert_eq!(field_of(&with(r#""bypass_validation":"true""#)), "bypass_validation");
-        assert_eq!(field_of(&with(r#""bypass_validation":1"#)), "bypass_validation");
-        assert_eq!(field_of(&with(r#""signature_backend":"fast""#)), "signature_backend");
-        assert_eq!(field_of(&with(r#""exempt_paths":["health"]"#)), "exempt_paths[0]");
-        assert_eq!(field_of(&with(r#""exempt_paths":["/a/*/b"]"#)), "exempt_paths[0]");
+        assert!(parse_str(&with(r#""bogus":1"#))
+            .unwrap_err()
+            .message
+            .contains("bogus"));
+        assert_eq!(
+            field_of(&with(r#""bypass_validation":"true""#)),
+            "bypass_validation"
+        );
+        assert_eq!(
+            field_of(&with(r#""bypass_validation":1"#)),
+            "bypass_validation"
+        );
+        assert_eq!(
+            field_of(&with(r#""signature_backend":"fast""#)),
+            "signature_backend"
+        );
+        assert_eq!(
+            field_of(&with(r#""exempt_paths":["health"]"#)),
+            "exempt_paths[0]"
+        );
+        assert_eq!(
+            field_of(&with(r#""exempt_paths":["/a/*/b"]"#)),
+            "exempt_paths[0]"
+        );
         assert_eq!(field_of(&with(r#""key_cache_max":0"#)), "key_cache_max");
-        assert_eq!(field_of(&with(r#""key_fetch_timeout_ms":-1"#)), "key_fetch_timeout_ms");
-        assert_eq!(field_of(&with(r#""key_path_prefix":"keys""#)), "key_path_prefix");
-        assert_eq!(field_of(&with(r#""headers":{"user":"bad header"}"#)), "headers.user");
+        assert_eq!(
+            field_of(&with(r#""key_fetch_timeout_ms":-1"#)),
+            "key_fetch_timeout_ms"
+        );
+        assert_eq!(
+            field_of(&with(r#""key_path_prefix":"keys""#)),
+            "key_path_prefix"
+        );
+        assert_eq!(
+            field_of(&with(r#""headers":{"user":"bad header"}"#)),
+            "headers.user"
+        );
         assert_eq!(field_of(&with(r#""headers":{"nick":"x"}"#)), "headers.nick");
-        assert_eq!(field_of(&with(r#""headers":{"user":"x-auth-claims"}"#)), "headers.claims");
-        assert_eq!(field_of(&with(r#""claim_headers":{"email":"x-auth-user"}"#)), "claim_headers.email");
-        assert_eq!(field_of(&with(r#""claim_headers":{"email":"x-amzn-oidc-data"}"#)), "claim_headers.email");
+        assert_eq!(
+            field_of(&with(r#""headers":{"user":"x-auth-claims"}"#)),
+            "headers.claims"
+        );
+        assert_eq!(
+            field_of(&with(r#""claim_headers":{"email":"x-auth-user"}"#)),
+            "claim_headers.email"
+        );
+        assert_eq!(
+            field_of(&with(r#""claim_headers":{"email":"x-amzn-oidc-data"}"#)),
+            "claim_headers.email"
+        );
         assert_eq!(field_of(&with(r#""issuer":"""#)), "issuer");
         assert_eq!(field_of(&with(r#""user_service":{}"#)), "user_service");
-        assert_eq!(field_of(&with(r#""user_service":{"cluster":"u","failure_mode":"open"}"#)), "user_service.failure_mode");
-        assert_eq!(field_of(&with(r#""user_service":{"cluster":"u","revalidate_s":0}"#)), "user_service.revalidate_s");
+        assert_eq!(
+            field_of(&with(
+                r#""user_service":{"cluster":"u","failure_mode":"open"}"#
+            )),
+            "user_service.failure_mode"
+        );
+        assert_eq!(
+            field_of(&with(r#""user_service":{"cluster":"u","revalidate_s":0}"#)),
+            "user_service.revalidate_s"
+        );
         let e = parse_str(&with(r#""bypass_validation":"true""#)).unwrap_err();
         assert!(e.to_string().contains("`bypass_validation`"), "{e}");
     }
@@ -609,7 +705,16 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for bad in ["", "  ", "[]", "null", "\"x\"", "{", "{}{}", "{\"region\":1}"] {
+        for bad in [
+            "",
+            "  ",
+            "[]",
+            "null",
+            "\"x\"",
+            "{",
+            "{}{}",
+            "{\"region\":1}",
+        ] {
             assert!(parse_str(bad).is_err(), "{bad:?}");
         }
     }

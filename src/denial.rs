@@ -52,7 +52,9 @@ impl Denial {
     pub fn status(self) -> u32 {
         match self {
             Denial::UserRefused => 403,
-            Denial::KeyUnavailable | Denial::UserServiceUnavailable | Denial::VerifierUnavailable => 503,
+            Denial::KeyUnavailable
+            | Denial::UserServiceUnavailable
+            | Denial::VerifierUnavailable => 503,
             _ => 401,
         }
     }

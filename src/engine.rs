@@ -26,16 +26,31 @@ const USER_SERVICE_FAILED: u8 = 3;
 /// struggling service a stampede, short enough to recover at once.
 const USER_FAILURE_TTL_S: f64 = 1.0;
 
+/// The configured verifier is not available on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("signature verifier unavailable")]
+pub struct VerifierUnavailable;
+
 /// Verifies an ES256 signature; `Err` when the verifier itself is missing.
 pub trait SignatureVerifier {
-    fn verify(&self, key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> Result<bool, ()>;
+    fn verify(
+        &self,
+        key: &PublicKey,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, VerifierUnavailable>;
 }
 
 /// The pure-Rust verifier (always available).
 pub struct RustVerifier;
 
 impl SignatureVerifier for RustVerifier {
-    fn verify(&self, key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> Result<bool, ()> {
+    fn verify(
+        &self,
+        key: &PublicKey,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, VerifierUnavailable> {
         Ok(crate::verify::verify_rust(key, signing_input, signature))
     }
 }
@@ -50,11 +65,17 @@ pub struct PendingToken {
 
 #[derive(Debug)]
 pub enum TokenStep {
-    Verified { identity: Rc<Identity>, cache_hit: bool },
+    Verified {
+        identity: Rc<Identity>,
+        cache_hit: bool,
+    },
     Denied(Denial),
     /// The key must be fetched first: `fetch` says whether this worker owns
     /// the fetch (dispatch it) or waits for one already in flight.
-    NeedKey { pending: PendingToken, fetch: bool },
+    NeedKey {
+        pending: PendingToken,
+        fetch: bool,
+    },
 }
 
 /// How a key request ended, as the host saw it.
@@ -62,7 +83,10 @@ pub enum TokenStep {
 pub enum KeyResponse {
     /// No response: connection failure, reset or timeout.
     NoResponse,
-    Response { status: u32, body: Vec<u8> },
+    Response {
+        status: u32,
+        body: Vec<u8>,
+    },
 }
 
 /// The key fetch's verdict, for metrics and logs.
@@ -88,7 +112,9 @@ pub enum UserStep {
     Answer(Rc<UserAnswer>),
     /// The service could not be reached (recently).
     Unavailable,
-    NeedCall { fetch: bool },
+    NeedCall {
+        fetch: bool,
+    },
 }
 
 pub struct Engine {
@@ -179,16 +205,16 @@ impl Engine {
             .to_owned();
         let claims = claims::check(&token.payload, &self.rules, now)?;
         let deadline = self.key_fetch_deadline(now);
-        match self
-            .keys
-            .lookup(store, &kid, now, deadline, |der| PublicKey::from_spki_der(der).ok().map(Rc::new))
-        {
+        match self.keys.lookup(store, &kid, now, deadline, |der| {
+            PublicKey::from_spki_der(der).ok().map(Rc::new)
+        }) {
             Lookup::Ready(key) => {
                 let pending = PendingToken { kid, token, claims };
-                self.finish_token(pending, &key, verifier).map(|identity| TokenStep::Verified {
-                    identity,
-                    cache_hit: false,
-                })
+                self.finish_token(pending, &key, verifier)
+                    .map(|identity| TokenStep::Verified {
+                        identity,
+                        cache_hit: false,
+                    })
             }
             Lookup::Failed(code) => Err(key_denial(code)),
             Lookup::Wait => Ok(TokenStep::NeedKey {
@@ -233,7 +259,7 @@ impl Engine {
                 _ => Err(Denial::BadSignature),
             },
             Ok(false) => Err(Denial::BadSignature),
-            Err(()) => Err(Denial::VerifierUnavailable),
+            Err(VerifierUnavailable) => Err(Denial::VerifierUnavailable),
         }
     }
 
@@ -250,8 +276,12 @@ impl Engine {
                 Ok(key) => (KeyFetchResult::Ok, Ok(key)),
                 Err(_) => (KeyFetchResult::Invalid, Err(KEY_UNAVAILABLE)),
             },
-            KeyResponse::Response { status: 403 | 404, .. } => (KeyFetchResult::NotFound, Err(KEY_NOT_FOUND)),
-            KeyResponse::Response { .. } | KeyResponse::NoResponse => (KeyFetchResult::Failed, Err(KEY_UNAVAILABLE)),
+            KeyResponse::Response {
+                status: 403 | 404, ..
+            } => (KeyFetchResult::NotFound, Err(KEY_NOT_FOUND)),
+            KeyResponse::Response { .. } | KeyResponse::NoResponse => {
+                (KeyFetchResult::Failed, Err(KEY_UNAVAILABLE))
+            }
         };
         let outcome = match result {
             Ok(key) => {
@@ -278,12 +308,16 @@ impl Engine {
     }
 
     /// Re-checks a key another worker is fetching (from the root's tick).
-    pub fn poll_key(&mut self, store: &dyn SharedStore, kid: &str, now: f64) -> Poll<Result<Rc<PublicKey>, Denial>> {
+    pub fn poll_key(
+        &mut self,
+        store: &dyn SharedStore,
+        kid: &str,
+        now: f64,
+    ) -> Poll<Result<Rc<PublicKey>, Denial>> {
         let deadline = self.key_fetch_deadline(now);
-        match self
-            .keys
-            .lookup(store, kid, now, deadline, |der| PublicKey::from_spki_der(der).ok().map(Rc::new))
-        {
+        match self.keys.lookup(store, kid, now, deadline, |der| {
+            PublicKey::from_spki_der(der).ok().map(Rc::new)
+        }) {
             Lookup::Ready(key) => Poll::Resolved(Ok(key)),
             Lookup::Failed(code) => Poll::Resolved(Err(key_denial(code))),
             Lookup::Wait => Poll::Waiting,
@@ -298,7 +332,11 @@ impl Engine {
     // ---- user service ----
 
     fn user_deadline(&self, now: f64) -> f64 {
-        let ms = self.config.user_service.as_ref().map_or(1000, |u| u.timeout_ms);
+        let ms = self
+            .config
+            .user_service
+            .as_ref()
+            .map_or(1000, |u| u.timeout_ms);
         now + ms as f64 / 1000.0 + 1.0
     }
 
@@ -329,17 +367,29 @@ impl Engine {
         body: Option<&[u8]>,
         now: f64,
     ) -> Option<Rc<UserAnswer>> {
-        let revalidate = self.config.user_service.as_ref().map_or(1, |u| u.revalidate_s) as f64;
+        let revalidate = self
+            .config
+            .user_service
+            .as_ref()
+            .map_or(1, |u| u.revalidate_s) as f64;
         let names = &self.config.headers;
         let users = self.users.as_mut()?;
         let answer = match (grpc_status, body) {
-            (0, Some(bytes)) => users::decode_answer(bytes, username, names).map(|a| (a, bytes.to_vec())),
+            (0, Some(bytes)) => {
+                users::decode_answer(bytes, username, names).map(|a| (a, bytes.to_vec()))
+            }
             _ => None,
         };
         match answer {
             Some((answer, bytes)) => {
                 let answer = Rc::new(answer);
-                users.complete(store, username, Ok((answer.clone(), bytes)), now + revalidate, now);
+                users.complete(
+                    store,
+                    username,
+                    Ok((answer.clone(), bytes)),
+                    now + revalidate,
+                    now,
+                );
                 Some(answer)
             }
             None => {
@@ -351,7 +401,12 @@ impl Engine {
     }
 
     /// Re-checks a user another worker is asking about (from the tick).
-    pub fn poll_user(&mut self, store: &dyn SharedStore, username: &str, now: f64) -> Poll<Option<Rc<UserAnswer>>> {
+    pub fn poll_user(
+        &mut self,
+        store: &dyn SharedStore,
+        username: &str,
+        now: f64,
+    ) -> Poll<Option<Rc<UserAnswer>>> {
         match self.user_lookup(store, username, now) {
             UserStep::Answer(answer) => Poll::Resolved(Some(answer)),
             UserStep::Unavailable => Poll::Resolved(None),
@@ -367,7 +422,9 @@ impl Engine {
     }
 
     pub fn is_calling_user_here(&self, username: &str) -> bool {
-        self.users.as_ref().is_some_and(|u| u.is_fetching_here(username))
+        self.users
+            .as_ref()
+            .is_some_and(|u| u.is_fetching_here(username))
     }
 }
 

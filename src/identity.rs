@@ -19,8 +19,7 @@ pub struct Identity {
 /// Whether `value` can travel as an HTTP header value unchanged: no control
 /// characters (CR/LF would split headers), no leading/trailing whitespace.
 pub fn is_safe_header_value(value: &str) -> bool {
-    !value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-        && value.trim() == value
+    !value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) && value.trim() == value
 }
 
 /// A claim rendered for a header: strings as-is, numbers and booleans as
@@ -41,10 +40,18 @@ pub fn claim_header_value(value: &Value) -> Option<String> {
 }
 
 /// Builds the core identity headers from a verified payload.
-pub fn build(config: &Config, payload: &Map<String, Value>, payload_json: &[u8], claims: CheckedClaims) -> Identity {
+pub fn build(
+    config: &Config,
+    payload: &Map<String, Value>,
+    payload_json: &[u8],
+    claims: CheckedClaims,
+) -> Identity {
     let mut headers = Vec::with_capacity(2 + config.claim_headers.len());
     headers.push((config.headers.user.clone(), claims.username.clone()));
-    headers.push((config.headers.claims.clone(), b64::encode_unpadded(payload_json)));
+    headers.push((
+        config.headers.claims.clone(),
+        b64::encode_unpadded(payload_json),
+    ));
     for (claim, header) in &config.claim_headers {
         if let Some(value) = payload.get(claim).and_then(claim_header_value) {
             headers.push((header.clone(), value));
@@ -86,7 +93,11 @@ mod tests {
         .unwrap();
         let json = br#"{"sub":"u1","email":"u@x","groups":["a","b"]}"#;
         let payload = crate::json::parse_object(json).unwrap();
-        let claims = CheckedClaims { username: "u1".into(), valid_until: 10.0, valid_from: 0.0 };
+        let claims = CheckedClaims {
+            username: "u1".into(),
+            valid_until: 10.0,
+            valid_from: 0.0,
+        };
         let id = build(&config, &payload, json, claims);
         assert_eq!(
             id.headers,

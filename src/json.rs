@@ -98,8 +98,21 @@ mod tests {
 
     #[test]
     fn non_objects_and_trailing_data_refused() {
-        for bad in [&b"[]"[..], b"1", b"\"x\"", b"null", b"{} {}", b"{", b"", b"{}x"] {
-            assert!(parse_object(bad).is_none(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"[]"[..],
+            b"1",
+            b"\"x\"",
+            b"null",
+            b"{} {}",
+            b"{",
+            b"",
+            b"{}x",
+        ] {
+            assert!(
+                parse_object(bad).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

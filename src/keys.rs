@@ -31,7 +31,8 @@ impl PublicKey {
             return Err(KeyError::TooLarge);
         }
         let text = std::str::from_utf8(body).map_err(|_| KeyError::NotP256Pem)?;
-        let key = p256::PublicKey::from_public_key_pem(text.trim()).map_err(|_| KeyError::NotP256Pem)?;
+        let key =
+            p256::PublicKey::from_public_key_pem(text.trim()).map_err(|_| KeyError::NotP256Pem)?;
         Self::from_public_key(key)
     }
 
@@ -68,7 +69,9 @@ pub(crate) mod tests {
     }
 
     pub fn pem_of(key: &SigningKey) -> String {
-        key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()
+        key.verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap()
     }
 
     #[test]
@@ -84,16 +87,28 @@ pub(crate) mod tests {
     #[test]
     fn refuses_non_keys() {
         assert_eq!(PublicKey::from_pem(b"hello"), Err(KeyError::NotP256Pem));
-        assert_eq!(PublicKey::from_pem(&[0xff, 0xfe]), Err(KeyError::NotP256Pem));
-        assert_eq!(PublicKey::from_pem(&vec![b'a'; MAX_KEY_BODY + 1]), Err(KeyError::TooLarge));
+        assert_eq!(
+            PublicKey::from_pem(&[0xff, 0xfe]),
+            Err(KeyError::NotP256Pem)
+        );
+        assert_eq!(
+            PublicKey::from_pem(&vec![b'a'; MAX_KEY_BODY + 1]),
+            Err(KeyError::TooLarge)
+        );
         // A P-384 SubjectPublicKeyInfo: right shape, wrong curve.
         let p384 = "-----BEGIN PUBLIC KEY-----\n\
 MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEPKdR7ch8yoUkQrXVnm3yFxSsB0bAXxdt\n\
 dOgB2aiHNFCoNY1FSfcwiHKnWtd29wkz3JxNBdA6r6yMY6yHrrq9ui1tIxeaOqde\n\
 BpEMfmpp4+dWjH8TOoNeZxIaBF4Uo0Ib\n\
 -----END PUBLIC KEY-----\n";
-        assert_eq!(PublicKey::from_pem(p384.as_bytes()), Err(KeyError::NotP256Pem));
+        assert_eq!(
+            PublicKey::from_pem(p384.as_bytes()),
+            Err(KeyError::NotP256Pem)
+        );
         let pem = pem_of(&signing_key(2));
-        assert_eq!(PublicKey::from_pem(pem.replace("PUBLIC KEY", "CERTIFICATE").as_bytes()), Err(KeyError::NotP256Pem));
+        assert_eq!(
+            PublicKey::from_pem(pem.replace("PUBLIC KEY", "CERTIFICATE").as_bytes()),
+            Err(KeyError::NotP256Pem)
+        );
     }
 }

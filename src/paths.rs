@@ -29,11 +29,16 @@ impl ExemptPaths {
             if body.contains(['?', '#', '%', '\\']) || body.chars().any(char::is_whitespace) {
                 return Err((
                     i,
-                    format!("{pattern:?} must be a plain path (no query, '#', '%', '\\' or spaces)"),
+                    format!(
+                        "{pattern:?} must be a plain path (no query, '#', '%', '\\' or spaces)"
+                    ),
                 ));
             }
             if !is_normalized(body) {
-                return Err((i, format!("{pattern:?} must not contain '.' or '..' segments")));
+                return Err((
+                    i,
+                    format!("{pattern:?} must not contain '.' or '..' segments"),
+                ));
             }
             if is_prefix {
                 paths.prefixes.push(body.to_owned());
@@ -60,7 +65,8 @@ impl ExemptPaths {
         if !path.starts_with('/') || !is_unambiguous(path) {
             return false;
         }
-        self.exact.iter().any(|e| e == path) || self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
+        self.exact.iter().any(|e| e == path)
+            || self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
     }
 }
 
@@ -72,7 +78,10 @@ fn is_unambiguous(path: &str) -> bool {
         return false;
     }
     let lower = path.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%25", "%00"].iter().any(|enc| lower.contains(enc)) {
+    if ["%2e", "%2f", "%5c", "%25", "%00"]
+        .iter()
+        .any(|enc| lower.contains(enc))
+    {
         return false;
     }
     is_normalized(path)
@@ -138,7 +147,9 @@ mod tests {
 
     #[test]
     fn bad_patterns_refused() {
-        for bad in ["health", "/a*/b", "/a/../b", "/a?x", "/a%2f", "/ a", "/a/./b*"] {
+        for bad in [
+            "health", "/a*/b", "/a/../b", "/a?x", "/a%2f", "/ a", "/a/./b*",
+        ] {
             assert!(ExemptPaths::new(&[bad.to_string()]).is_err(), "{bad}");
         }
         assert!(paths(&[]).is_empty());

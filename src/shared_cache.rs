@@ -41,9 +41,20 @@ const TAG_FAILED: u8 = 3;
 enum Record {
     Empty,
     /// Someone is fetching `name`, until `until`.
-    InFlight { name: String, until: f64 },
-    Ready { name: String, until: f64, value: Vec<u8> },
-    Failed { name: String, until: f64, code: u8 },
+    InFlight {
+        name: String,
+        until: f64,
+    },
+    Ready {
+        name: String,
+        until: f64,
+        value: Vec<u8>,
+    },
+    Failed {
+        name: String,
+        until: f64,
+        code: u8,
+    },
 }
 
 impl Record {
@@ -52,7 +63,9 @@ impl Record {
             Record::Empty => return vec![VERSION, TAG_EMPTY],
             Record::InFlight { name, until } => (TAG_IN_FLIGHT, name, *until, &[]),
             Record::Ready { name, until, value } => (TAG_READY, name, *until, value),
-            Record::Failed { name, until, code } => (TAG_FAILED, name, *until, std::slice::from_ref(code)),
+            Record::Failed { name, until, code } => {
+                (TAG_FAILED, name, *until, std::slice::from_ref(code))
+            }
         };
         let name_len = u16::try_from(name.len()).unwrap_or(u16::MAX);
         let mut out = Vec::with_capacity(13 + name.len() + rest.len());
@@ -77,19 +90,59 @@ impl Record {
         }
         let until = f64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
         let name_len = usize::from(u16::from_le_bytes(rest.get(8..10)?.try_into().ok()?));
-        let name = std::str::from_utf8(rest.get(10..10 + name_len)?).ok()?.to_owned();
+        let name = std::str::from_utf8(rest.get(10..10 + name_len)?)
+            .ok()?
+            .to_owned();
         let value = rest.get(10 + name_len..)?;
         Some(match tag {
             TAG_IN_FLIGHT => Record::InFlight { name, until },
-            TAG_READY => Record::Ready { name, until, value: value.to_vec() },
-            TAG_FAILED => Record::Failed { name, until, code: *value.first()? },
+            TAG_READY => Record::Ready {
+                name,
+                until,
+                value: value.to_vec(),
+            },
+            TAG_FAILED => Record::Failed {
+                name,
+                until,
+                code: *value.first()?,
+            },
             _ => return None,
         })
     }
 
-    fn is_live_value_of_other(&self, name: &str, now: f64) -> bool {
-        matches!(self, Record::Ready { name: n, until, .. } if n != name && now < *until)
+    fn name(&self) -> Option<&str> {
+        match self {
+            Record::Empty => None,
+            Record::InFlight { name, .. }
+            | Record::Ready { name, .. }
+            | Record::Failed { name, .. } => Some(name),
+        }
     }
+
+    fn is_live(&self, now: f64) -> bool {
+        match self {
+            Record::Empty => false,
+            Record::InFlight { until, .. }
+            | Record::Ready { until, .. }
+            | Record::Failed { until, .. } => now < *until,
+        }
+    }
+}
+
+/// How many consecutive slots a name may occupy.
+const PROBES: u64 = 8;
+
+enum Probe {
+    /// A slot holds a record for the name (live or not).
+    Found {
+        key: String,
+        record: Record,
+        cas: u32,
+    },
+    /// No record for the name; this slot may be taken.
+    Free { key: String, cas: u32 },
+    /// No record for the name and every slot is live with other names.
+    Full,
 }
 
 /// What a lookup found.
@@ -125,13 +178,51 @@ impl<V: Clone> SharedCache<V> {
         }
     }
 
-    fn slot_key(&self, name: &str) -> String {
-        // SipHash with fixed keys: the same slot in every worker of this
-        // binary. Attackers can aim at a slot, but a live value is never
-        // displaced, so the worst they get is their own refetch.
+    /// The slots `name` may live in: a few, chosen by its hash
+    /// (probing makes a collision between two live names rare).
+    fn slot_keys(&self, name: &str) -> impl Iterator<Item = String> + '_ {
+        // SipHash with fixed keys: the same slots in every worker of this
+        // binary. Attackers can aim at slots, but live values and fetches in
+        // flight are never displaced, so the worst they get is their own
+        // refetch.
         let mut h = std::hash::DefaultHasher::new();
         name.hash(&mut h);
-        format!("{}{}", self.prefix, h.finish() % self.slots)
+        let hash = h.finish();
+        let first = hash % self.slots;
+        // Double hashing: names that share a first slot part ways after it,
+        // so clusters do not build up as with linear probing.
+        let step = ((hash >> 32) % self.slots) | 1;
+        let probes = PROBES.min(self.slots);
+        (0..probes).map(move |i| format!("{}{}", self.prefix, (first + i * step) % self.slots))
+    }
+
+    /// Reads `name`'s slots: the one holding `name` (if any) and the best
+    /// one to take otherwise: empty or expired first, then another name's
+    /// failure; never another name's live value or fetch in flight.
+    fn probe(&self, store: &dyn SharedStore, name: &str, now: f64) -> Probe {
+        let mut victim: Option<(String, u32, u8)> = None;
+        for key in self.slot_keys(name) {
+            let (record, cas) = match store.get(&key) {
+                Some((bytes, cas)) => (Record::decode(&bytes), cas),
+                None => (Record::Empty, 0),
+            };
+            if record.name() == Some(name) {
+                return Probe::Found { key, record, cas };
+            }
+            let rank = match &record {
+                Record::Empty => 0,
+                r if !r.is_live(now) => 0,
+                Record::Failed { .. } => 1,
+                _ => continue,
+            };
+            if victim.as_ref().is_none_or(|(_, _, best)| rank < *best) {
+                victim = Some((key, cas, rank));
+            }
+        }
+        match victim {
+            Some((key, cas, _)) => Probe::Free { key, cas },
+            None => Probe::Full,
+        }
     }
 
     /// Creates every slot (as empty) that does not exist yet. Shared data has
@@ -166,36 +257,35 @@ impl<V: Clone> SharedCache<V> {
         if self.fetching_here.contains(name) {
             return Lookup::Wait;
         }
-        let key = self.slot_key(name);
         // Two rounds: a lost CAS means another worker just wrote the slot,
-        // and its record tells us what to do.
+        // and the second read tells us what it did.
         for _ in 0..2 {
-            let (record, cas) = match store.get(&key) {
-                Some((bytes, cas)) => (Record::decode(&bytes), cas),
-                None => (Record::Empty, 0),
-            };
-            match &record {
-                Record::Ready { name: n, until, value } if n == name && now < *until => {
-                    if let Some(v) = decode(value) {
-                        self.local.insert(name, v.clone(), *until);
-                        return Lookup::Ready(v);
+            let (key, cas) = match self.probe(store, name, now) {
+                Probe::Found { key, record, cas } => {
+                    match record {
+                        Record::Ready { until, value, .. } if now < until => {
+                            if let Some(v) = decode(&value) {
+                                self.local.insert(name, v.clone(), until);
+                                return Lookup::Ready(v);
+                            }
+                        }
+                        Record::Failed { until, code, .. } if now < until => {
+                            self.local_failed.insert(name, code, until);
+                            return Lookup::Failed(code);
+                        }
+                        Record::InFlight { until, .. } if now < until => return Lookup::Wait,
+                        _ => {}
                     }
+                    (key, cas)
                 }
-                Record::Failed { name: n, until, code } if n == name && now < *until => {
-                    self.local_failed.insert(name, *code, *until);
-                    return Lookup::Failed(*code);
+                Probe::Free { key, cas } => (key, cas),
+                Probe::Full => {
+                    // Every slot is busy with live entries of other names:
+                    // fetch without a shared claim rather than evict them.
+                    self.fetching_here.insert(name.to_owned());
+                    return Lookup::Fetch;
                 }
-                Record::InFlight { name: n, until } if n == name && now < *until => {
-                    return Lookup::Wait;
-                }
-                _ => {}
-            }
-            if record.is_live_value_of_other(name, now) {
-                // The slot holds someone else's live value: fetch without a
-                // shared claim rather than evict it.
-                self.fetching_here.insert(name.to_owned());
-                return Lookup::Fetch;
-            }
+            };
             let claim = Record::InFlight {
                 name: name.to_owned(),
                 until: fetch_deadline,
@@ -238,15 +328,11 @@ impl<V: Clone> SharedCache<V> {
                 }
             }
         };
-        let key = self.slot_key(name);
         for _ in 0..3 {
-            let (current, cas) = match store.get(&key) {
-                Some((bytes, cas)) => (Record::decode(&bytes), cas),
-                None => (Record::Empty, 0),
+            let (key, cas) = match self.probe(store, name, now) {
+                Probe::Found { key, cas, .. } | Probe::Free { key, cas } => (key, cas),
+                Probe::Full => return,
             };
-            if current.is_live_value_of_other(name, now) {
-                return;
-            }
             if store.set(&key, &record.encode(), cas) {
                 return;
             }
@@ -309,9 +395,20 @@ pub(crate) mod tests {
     #[test]
     fn record_round_trip() {
         for r in [
-            Record::InFlight { name: "k".into(), until: 1.5 },
-            Record::Ready { name: "kid-1".into(), until: 9.0, value: b"v".to_vec() },
-            Record::Failed { name: "x".into(), until: 2.0, code: 7 },
+            Record::InFlight {
+                name: "k".into(),
+                until: 1.5,
+            },
+            Record::Ready {
+                name: "kid-1".into(),
+                until: 9.0,
+                value: b"v".to_vec(),
+            },
+            Record::Failed {
+                name: "x".into(),
+                until: 2.0,
+                code: 7,
+            },
         ] {
             assert_eq!(Record::decode(&r.encode()), r);
         }
@@ -331,8 +428,14 @@ pub(crate) mod tests {
         assert_eq!(w1.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Wait);
         assert_eq!(w2.lookup(&store, "k", 0.1, 5.1, dec), Lookup::Wait);
         w1.complete(&store, "k", Ok(("v".into(), b"v".to_vec())), 100.0, 0.2);
-        assert_eq!(w1.lookup(&store, "k", 0.3, 5.0, dec), Lookup::Ready("v".into()));
-        assert_eq!(w2.lookup(&store, "k", 0.3, 5.0, dec), Lookup::Ready("v".into()));
+        assert_eq!(
+            w1.lookup(&store, "k", 0.3, 5.0, dec),
+            Lookup::Ready("v".into())
+        );
+        assert_eq!(
+            w2.lookup(&store, "k", 0.3, 5.0, dec),
+            Lookup::Ready("v".into())
+        );
         assert_eq!(w2.lookup(&store, "k", 100.0, 105.0, dec), Lookup::Fetch);
     }
 
@@ -366,7 +469,13 @@ pub(crate) mod tests {
         let mut w: SharedCache<String> = SharedCache::new("t", 4, 4);
         w.prepare(&store);
         assert_eq!(w.lookup(&store, "real", 0.0, 5.0, dec), Lookup::Fetch);
-        w.complete(&store, "real", Ok(("key".into(), b"key".to_vec())), 300.0, 0.0);
+        w.complete(
+            &store,
+            "real",
+            Ok(("key".into(), b"key".to_vec())),
+            300.0,
+            0.0,
+        );
         for i in 0..1000 {
             let kid = format!("random-{i}");
             if w.lookup(&store, &kid, 1.0, 6.0, dec) == Lookup::Fetch {
@@ -375,7 +484,10 @@ pub(crate) mod tests {
         }
         assert_eq!(store.map.borrow().len(), 4);
         let mut fresh: SharedCache<String> = SharedCache::new("t", 4, 4);
-        assert_eq!(fresh.lookup(&store, "real", 2.0, 7.0, dec), Lookup::Ready("key".into()));
+        assert_eq!(
+            fresh.lookup(&store, "real", 2.0, 7.0, dec),
+            Lookup::Ready("key".into())
+        );
     }
 
     #[test]
@@ -387,5 +499,47 @@ pub(crate) mod tests {
         w.complete(&store, "k", Ok(("x".into(), vec![0xff])), 100.0, 0.0);
         let mut other: SharedCache<String> = SharedCache::new("t", 1, 1);
         assert_eq!(other.lookup(&store, "k", 1.0, 6.0, dec), Lookup::Fetch);
+    }
+}
+
+#[cfg(test)]
+mod probing_tests {
+    use super::tests::FakeStore;
+    use super::*;
+
+    #[test]
+    fn many_new_names_across_two_workers_fetch_once_each() {
+        let store = FakeStore::default();
+        let mut workers: Vec<SharedCache<String>> =
+            (0..2).map(|_| SharedCache::new("t", 128, 128)).collect();
+        workers[0].prepare(&store);
+        let names: Vec<String> = (0..60).map(|i| format!("kid-{i}")).collect();
+        let mut fetches = 0;
+        let mut owned = Vec::new();
+        // Both workers see every name before any fetch completes.
+        for name in &names {
+            for (w, worker) in workers.iter_mut().enumerate() {
+                if worker.lookup(&store, name, 0.0, 5.0, |b| {
+                    String::from_utf8(b.to_vec()).ok()
+                }) == Lookup::Fetch
+                {
+                    fetches += 1;
+                    owned.push((w, name.clone()));
+                }
+            }
+        }
+        assert_eq!(fetches, names.len());
+        for (w, name) in owned {
+            workers[w].complete(&store, &name, Err(1), 30.0, 1.0);
+        }
+        for name in &names {
+            for worker in workers.iter_mut() {
+                assert_eq!(
+                    worker.lookup(&store, name, 2.0, 7.0, |b| String::from_utf8(b.to_vec())
+                        .ok()),
+                    Lookup::Failed(1)
+                );
+            }
+        }
     }
 }

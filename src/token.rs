@@ -36,7 +36,8 @@ impl Token {
             return Err(Denial::Malformed);
         }
         let mut parts = raw.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(Denial::Malformed);
         };
@@ -66,7 +67,11 @@ impl Token {
 
     /// Header checks for a real (non-bypass) verification, cheapest first:
     /// algorithm, key id, signer, client, signature shape. Returns the kid.
-    pub fn check_header(&self, alb_arns: &[String], client_id: Option<&str>) -> Result<&str, Denial> {
+    pub fn check_header(
+        &self,
+        alb_arns: &[String],
+        client_id: Option<&str>,
+    ) -> Result<&str, Denial> {
         if self.header_str("alg") != Some("ES256") {
             return Err(Denial::BadHeader);
         }
@@ -97,7 +102,9 @@ impl Token {
 pub fn is_valid_kid(kid: &str) -> bool {
     !kid.is_empty()
         && kid.len() <= MAX_KID_LEN
-        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -127,7 +134,7 @@ mod tests {
         assert_eq!(t.payload["sub"], "a");
         assert_eq!(t.signature.len(), 64);
         let dot2 = raw.rfind('.').unwrap();
-        assert_eq!(t.signing_input(), raw[..dot2].as_bytes());
+        assert_eq!(t.signing_input(), &raw.as_bytes()[..dot2]);
         assert_eq!(t.check_header(&[ARN.into()], Some("c")).unwrap(), "k-1");
     }
 
@@ -176,17 +183,53 @@ mod tests {
                 .map(str::to_owned)
         };
         assert!(check(&header(""), 64).is_ok());
-        assert_eq!(check(&header("").replace("ES256", "none"), 64), Err(Denial::BadHeader));
-        assert_eq!(check(&header("").replace("ES256", "HS256"), 64), Err(Denial::BadHeader));
-        assert_eq!(check(&header("").replace("ES256", "es256"), 64), Err(Denial::BadHeader));
-        assert_eq!(check(&header("").replace("k-1", "../x"), 64), Err(Denial::BadHeader));
-        assert_eq!(check(&header("").replace("k-1", "a%2f"), 64), Err(Denial::BadHeader));
-        assert_eq!(check(&header("").replace("\"k-1\"", "7"), 64), Err(Denial::BadHeader));
-        assert_eq!(check(&header("").replace("k-1", &"a".repeat(65)), 64), Err(Denial::BadHeader));
-        assert_eq!(check(&header("").replace(ARN, &format!("{ARN}x")), 64), Err(Denial::UntrustedSigner));
-        assert_eq!(check(&header("").replace(ARN, &ARN[..ARN.len() - 1]), 64), Err(Denial::UntrustedSigner));
-        assert_eq!(check(&header("").replace(&format!("\"{ARN}\""), &format!("[\"{ARN}\"]")), 64), Err(Denial::UntrustedSigner));
-        assert_eq!(check(&header("").replace("\"c\"", "\"d\""), 64), Err(Denial::BadClient));
+        assert_eq!(
+            check(&header("").replace("ES256", "none"), 64),
+            Err(Denial::BadHeader)
+        );
+        assert_eq!(
+            check(&header("").replace("ES256", "HS256"), 64),
+            Err(Denial::BadHeader)
+        );
+        assert_eq!(
+            check(&header("").replace("ES256", "es256"), 64),
+            Err(Denial::BadHeader)
+        );
+        assert_eq!(
+            check(&header("").replace("k-1", "../x"), 64),
+            Err(Denial::BadHeader)
+        );
+        assert_eq!(
+            check(&header("").replace("k-1", "a%2f"), 64),
+            Err(Denial::BadHeader)
+        );
+        assert_eq!(
+            check(&header("").replace("\"k-1\"", "7"), 64),
+            Err(Denial::BadHeader)
+        );
+        assert_eq!(
+            check(&header("").replace("k-1", &"a".repeat(65)), 64),
+            Err(Denial::BadHeader)
+        );
+        assert_eq!(
+            check(&header("").replace(ARN, &format!("{ARN}x")), 64),
+            Err(Denial::UntrustedSigner)
+        );
+        assert_eq!(
+            check(&header("").replace(ARN, &ARN[..ARN.len() - 1]), 64),
+            Err(Denial::UntrustedSigner)
+        );
+        assert_eq!(
+            check(
+                &header("").replace(&format!("\"{ARN}\""), &format!("[\"{ARN}\"]")),
+                64
+            ),
+            Err(Denial::UntrustedSigner)
+        );
+        assert_eq!(
+            check(&header("").replace("\"c\"", "\"d\""), 64),
+            Err(Denial::BadClient)
+        );
         assert_eq!(check(&header(""), 70), Err(Denial::BadSignature));
         assert_eq!(check(&header(""), 63), Err(Denial::BadSignature));
     }
@@ -195,7 +238,16 @@ mod tests {
     fn kid_rule() {
         assert!(is_valid_kid("3f8e8b2a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"));
         assert!(is_valid_kid(&"a".repeat(64)));
-        for bad in ["", "a/b", "a.b", "a%2fb", "a?b", "a b", "ü", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "a/b",
+            "a.b",
+            "a%2fb",
+            "a?b",
+            "a b",
+            "ü",
+            &"a".repeat(65),
+        ] {
             assert!(!is_valid_kid(bad), "{bad}");
         }
     }

@@ -76,7 +76,14 @@ impl<V> TtlCache<V> {
         self.next_seq += 1;
         let key: Rc<str> = Rc::from(key);
         self.order.push_back((key.clone(), seq));
-        self.entries.insert(key, Entry { value, expires_at, seq });
+        self.entries.insert(
+            key,
+            Entry {
+                value,
+                expires_at,
+                seq,
+            },
+        );
         // Replaced and expired entries leave stale order records; keep the
         // queue proportional to the map so memory stays bounded.
         if self.order.len() > 2 * self.max + 16 {

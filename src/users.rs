@@ -83,7 +83,9 @@ mod tests {
     }
 
     fn encode(result: R) -> Vec<u8> {
-        prost::Message::encode_to_vec(&pb::AuthenticateResponse { result: Some(result) })
+        prost::Message::encode_to_vec(&pb::AuthenticateResponse {
+            result: Some(result),
+        })
     }
 
     fn user(username: &str, active: bool) -> pb::User {
@@ -115,17 +117,30 @@ mod tests {
 
     #[test]
     fn refusals_and_garbage() {
-        assert!(matches!(decode_answer(&encode(R::User(user("ada", false))), "ada", &names()), Some(UserAnswer::Refused(_))));
-        let refusal = R::Refusal(pb::Refusal { reason: pb::refusal::Reason::NotLinkable as i32, message: "m".into() });
-        assert_eq!(decode_answer(&encode(refusal), "ada", &names()), Some(UserAnswer::Refused("not_linkable".into())));
-        assert_eq!(decode_answer(&encode(R::User(user("eve", true))), "ada", &names()), None);
+        assert!(matches!(
+            decode_answer(&encode(R::User(user("ada", false))), "ada", &names()),
+            Some(UserAnswer::Refused(_))
+        ));
+        let refusal = R::Refusal(pb::Refusal {
+            reason: pb::refusal::Reason::NotLinkable as i32,
+            message: "m".into(),
+        });
+        assert_eq!(
+            decode_answer(&encode(refusal), "ada", &names()),
+            Some(UserAnswer::Refused("not_linkable".into()))
+        );
+        assert_eq!(
+            decode_answer(&encode(R::User(user("eve", true))), "ada", &names()),
+            None
+        );
         assert_eq!(decode_answer(b"\xff\xff\xff", "ada", &names()), None);
         assert_eq!(decode_answer(b"", "ada", &names()), None);
     }
 
     #[test]
     fn request_round_trip() {
-        let r = <pb::AuthenticateRequest as prost::Message>::decode(request("u", "{}").as_slice()).unwrap();
+        let r = <pb::AuthenticateRequest as prost::Message>::decode(request("u", "{}").as_slice())
+            .unwrap();
         assert_eq!((r.username.as_str(), r.claims_json.as_str()), ("u", "{}"));
     }
 }

@@ -41,7 +41,11 @@ struct VerifySignatureResult {
 /// Encodes the foreign-function argument. Envoy wants ECDSA signatures in
 /// ASN.1 DER while a JWS carries raw `r || s`; `None` if the signature is not
 /// a valid P-256 scalar pair (then it cannot verify anyway).
-pub fn host_verify_request(key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> Option<Vec<u8>> {
+pub fn host_verify_request(
+    key: &PublicKey,
+    signing_input: &[u8],
+    signature: &[u8],
+) -> Option<Vec<u8>> {
     let sig = Signature::from_slice(signature).ok()?;
     let args = VerifySignatureArguments {
         hash_function: "sha256".to_owned(),
@@ -79,7 +83,11 @@ mod tests {
         let other = PublicKey::from_pem(pem_of(&signing_key(4)).as_bytes()).unwrap();
         assert!(!verify_rust(&other, b"header.payload", &raw));
         // A DER signature is not a JWS signature.
-        assert!(!verify_rust(&key, b"header.payload", sig.to_der().as_bytes()));
+        assert!(!verify_rust(
+            &key,
+            b"header.payload",
+            sig.to_der().as_bytes()
+        ));
     }
 
     #[test]
@@ -95,8 +103,14 @@ mod tests {
         assert_eq!(args.text, b"t");
         assert!(host_verify_request(&key, b"t", &[0u8; 64]).is_none());
 
-        let ok = prost::Message::encode_to_vec(&VerifySignatureResult { result: true, error: String::new() });
-        let bad = prost::Message::encode_to_vec(&VerifySignatureResult { result: false, error: "x".into() });
+        let ok = prost::Message::encode_to_vec(&VerifySignatureResult {
+            result: true,
+            error: String::new(),
+        });
+        let bad = prost::Message::encode_to_vec(&VerifySignatureResult {
+            result: false,
+            error: "x".into(),
+        });
         assert!(host_verify_response(Some(&ok)));
         assert!(!host_verify_response(Some(&bad)));
         assert!(!host_verify_response(Some(b"\xff\xff")));

@@ -26,8 +26,9 @@ pub fn now_s() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn request_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten()
+/// A request header as text; a non-UTF-8 value reads as `Some(Err(()))`.
+fn request_header(name: &str) -> Option<Result<String, ()>> {
+    super::raw::header_text(MapType::HttpRequestHeaders, name)
 }
 
 fn remove_request_header(name: &str) {
@@ -58,7 +59,10 @@ pub fn apply(worker: &Rc<RefCell<Worker>>, ctx: u32, verdict: Verdict) -> Action
 pub fn send_denial(denial: Denial) {
     let _ = hostcalls::send_http_response(
         denial.status(),
-        vec![("content-type", "text/plain"), ("cache-control", "no-store")],
+        vec![
+            ("content-type", "text/plain"),
+            ("cache-control", "no-store"),
+        ],
         Some(denial.body().as_bytes()),
     );
 }
@@ -73,19 +77,26 @@ impl AuthHttp {
         }
         let token = request_header(&config.token_header);
         if config.strip_alb_headers {
-            for name in ALB_HEADERS.iter().chain(std::iter::once(&config.token_header.as_str())) {
+            for name in ALB_HEADERS
+                .iter()
+                .chain(std::iter::once(&config.token_header.as_str()))
+            {
                 remove_request_header(name);
             }
         }
         if !config.exempt_paths.is_empty() {
-            let path = request_header(":path").unwrap_or_default();
+            // A path that is not UTF-8 is never exempt.
+            let path = request_header(":path")
+                .and_then(Result::ok)
+                .unwrap_or_default();
             if config.exempt_paths.is_exempt(&path) {
                 w.metrics.count(Counter::Exempt);
                 return Verdict::Allow(Vec::new());
             }
         }
         match token {
-            Some(token) => w.start(self.id, &token, now_s()),
+            Some(Ok(token)) => w.start(self.id, &token, now_s()),
+            Some(Err(())) => Verdict::Deny(Denial::Malformed),
             None if config.allow_missing => {
                 w.metrics.count(Counter::Anonymous);
                 Verdict::Allow(Vec::new())

@@ -12,6 +12,7 @@
 
 mod http;
 mod metrics;
+mod raw;
 mod root;
 mod store;
 mod verifier;

@@ -9,7 +9,7 @@ use crate::engine::{Engine, KeyResponse};
 use crate::keys::MAX_KEY_BODY;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
+use proxy_wasm::types::{BufferType, ContextType, MapType};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -31,7 +31,10 @@ impl AuthRoot {
             if hostcalls::set_effective_context(ctx).is_err() {
                 continue;
             }
-            if matches!(apply(worker, ctx, verdict), proxy_wasm::types::Action::Continue) {
+            if matches!(
+                apply(worker, ctx, verdict),
+                proxy_wasm::types::Action::Continue
+            ) {
                 let _ = hostcalls::resume_http_request();
             }
         }
@@ -47,7 +50,13 @@ impl AuthRoot {
 }
 
 impl Context for AuthRoot {
-    fn on_http_call_response(&mut self, token: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
         let Some(is_key) = self.with_worker(|w, _| w.is_key_call(token)) else {
             return;
         };
@@ -55,14 +64,19 @@ impl Context for AuthRoot {
             return;
         }
         // No headers: the call failed, was reset or timed out.
-        let response = match (num_headers, self.get_http_call_response_header(":status")) {
+        let status = super::raw::header_text(MapType::HttpCallResponseHeaders, ":status")
+            .and_then(Result::ok);
+        let response = match (num_headers, status) {
             (0, _) | (_, None) => KeyResponse::NoResponse,
             (_, Some(status)) => {
                 let status = status.parse().unwrap_or(0);
                 // One byte past the cap is enough to know it is too large.
                 let body = if body_size > 0 {
-                    self.get_http_call_response_body(0, body_size.min(MAX_KEY_BODY + 1))
-                        .unwrap_or_default()
+                    super::raw::buffer_bytes(
+                        BufferType::HttpCallResponseBody,
+                        body_size.min(MAX_KEY_BODY + 1),
+                    )
+                    .unwrap_or_default()
                 } else {
                     Vec::new()
                 };
@@ -79,11 +93,15 @@ impl Context for AuthRoot {
         // A user answer is small; anything near this size is not one.
         const MAX_USER_ANSWER: usize = 64 * 1024;
         let body = if status_code == 0 && response_size <= MAX_USER_ANSWER {
-            self.get_grpc_call_response_body(0, response_size)
+            super::raw::buffer_bytes(BufferType::GrpcReceiveBuffer, response_size)
         } else {
             None
         };
-        let status = if response_size > MAX_USER_ANSWER { 13 } else { status_code };
+        let status = if response_size > MAX_USER_ANSWER {
+            13
+        } else {
+            status_code
+        };
         let verdicts = self
             .with_worker(|w, now| w.on_user_response(token, status, body.as_deref(), now))
             .unwrap_or_default();
@@ -96,7 +114,8 @@ impl RootContext for AuthRoot {
         if let Ok(level) = hostcalls::get_log_level() {
             proxy_wasm::set_log_level(level);
         }
-        let bytes = self.get_plugin_configuration().unwrap_or_default();
+        let bytes = super::raw::buffer_bytes(BufferType::PluginConfiguration, usize::MAX)
+            .unwrap_or_default();
         let config = match config::parse(&bytes) {
             Ok(config) => config,
             Err(e) => {
@@ -114,7 +133,10 @@ impl RootContext for AuthRoot {
         match &self.worker {
             Some(worker) => worker.borrow_mut().reconfigure(engine),
             None => {
-                self.worker = Some(Rc::new(RefCell::new(Worker::new(engine, Metrics::define()))));
+                self.worker = Some(Rc::new(RefCell::new(Worker::new(
+                    engine,
+                    Metrics::define(),
+                ))));
             }
         }
         if let Some(worker) = &self.worker {

@@ -3,7 +3,7 @@
 //! verifier as the fallback for hosts that lack it.
 
 use crate::config::SignatureBackend;
-use crate::engine::SignatureVerifier;
+use crate::engine::{SignatureVerifier, VerifierUnavailable};
 use crate::keys::PublicKey;
 use crate::verify;
 use proxy_wasm::hostcalls;
@@ -25,7 +25,12 @@ impl HostVerifier {
 }
 
 impl SignatureVerifier for HostVerifier {
-    fn verify(&self, key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> Result<bool, ()> {
+    fn verify(
+        &self,
+        key: &PublicKey,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, VerifierUnavailable> {
         let use_host = match self.backend {
             SignatureBackend::Rust => false,
             SignatureBackend::Host => true,
@@ -44,7 +49,7 @@ impl SignatureVerifier for HostVerifier {
                     log::error!(
                         "alb-oidc: signature_backend is \"host\" but the host's verify_signature failed ({status:?}); refusing"
                     );
-                    return Err(());
+                    return Err(VerifierUnavailable);
                 }
                 log::warn!(
                     "alb-oidc: host has no usable verify_signature ({status:?}); using the pure-Rust verifier from now on"

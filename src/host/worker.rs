@@ -32,7 +32,10 @@ pub enum Verdict {
 
 enum Call {
     Key(String),
-    User { username: String, claims_json: String },
+    User {
+        username: String,
+        claims_json: String,
+    },
 }
 
 enum Stage {
@@ -93,8 +96,14 @@ impl Worker {
 
     /// A request with a token: verify it (HTTP context, own request).
     pub fn start(&mut self, ctx: u32, token: &str, now: f64) -> Verdict {
-        match self.engine.check_token(token, now, &HostStore, &self.verifier) {
-            TokenStep::Verified { identity, cache_hit } => {
+        match self
+            .engine
+            .check_token(token, now, &HostStore, &self.verifier)
+        {
+            TokenStep::Verified {
+                identity,
+                cache_hit,
+            } => {
                 self.metrics.count(if cache_hit {
                     Counter::TokenCacheHit
                 } else {
@@ -115,7 +124,13 @@ impl Worker {
                     self.remote_keys.insert(kid.clone());
                 }
                 self.key_waiters.entry(kid).or_default().push(ctx);
-                self.pending.insert(ctx, Pending { stage: Stage::Key(pending), since: now });
+                self.pending.insert(
+                    ctx,
+                    Pending {
+                        stage: Stage::Key(pending),
+                        since: now,
+                    },
+                );
                 Verdict::Wait
             }
         }
@@ -142,7 +157,13 @@ impl Worker {
                     self.remote_users.insert(username.clone());
                 }
                 self.user_waiters.entry(username).or_default().push(ctx);
-                self.pending.insert(ctx, Pending { stage: Stage::User(identity), since: now });
+                self.pending.insert(
+                    ctx,
+                    Pending {
+                        stage: Stage::User(identity),
+                        since: now,
+                    },
+                );
                 Verdict::Wait
             }
         }
@@ -157,7 +178,10 @@ impl Worker {
             }
             UserAnswer::Refused(reason) => {
                 self.metrics.count(Counter::UserRefused);
-                log::debug!("alb-oidc: user {:?} refused by the user service: {reason}", identity.username);
+                log::debug!(
+                    "alb-oidc: user {:?} refused by the user service: {reason}",
+                    identity.username
+                );
                 Verdict::Deny(Denial::UserRefused)
             }
         }
@@ -237,7 +261,10 @@ impl Worker {
                     Duration::from_millis(config.key_fetch_timeout_ms),
                 )
             }
-            Call::User { username, claims_json } => {
+            Call::User {
+                username,
+                claims_json,
+            } => {
                 let Some(us) = &config.user_service else {
                     return Err(proxy_wasm::types::Status::BadArgument);
                 };
@@ -260,24 +287,40 @@ impl Worker {
     }
 
     /// A key fetch answered (root context).
-    pub fn on_key_response(&mut self, token: u32, response: KeyResponse, now: f64) -> Vec<(u32, Verdict)> {
+    pub fn on_key_response(
+        &mut self,
+        token: u32,
+        response: KeyResponse,
+        now: f64,
+    ) -> Vec<(u32, Verdict)> {
         let Some(Call::Key(kid)) = self.calls.remove(&token) else {
             return Vec::new();
         };
         let (result, outcome) = self.engine.key_fetched(&HostStore, &kid, response, now);
         self.metrics.key_fetch(result);
         if let Err(denial) = outcome {
-            log::info!("alb-oidc: key fetch for kid {kid:?} failed: {result:?} ({})", denial.metric_suffix());
+            log::info!(
+                "alb-oidc: key fetch for kid {kid:?} failed: {result:?} ({})",
+                denial.metric_suffix()
+            );
         }
         self.resolve_key(&kid, outcome, now)
     }
 
     /// A user-service call answered (root context).
-    pub fn on_user_response(&mut self, token: u32, grpc_status: u32, body: Option<&[u8]>, now: f64) -> Vec<(u32, Verdict)> {
+    pub fn on_user_response(
+        &mut self,
+        token: u32,
+        grpc_status: u32,
+        body: Option<&[u8]>,
+        now: f64,
+    ) -> Vec<(u32, Verdict)> {
         let Some(Call::User { username, .. }) = self.calls.remove(&token) else {
             return Vec::new();
         };
-        let answer = self.engine.user_answered(&HostStore, &username, grpc_status, body, now);
+        let answer = self
+            .engine
+            .user_answered(&HostStore, &username, grpc_status, body, now);
         if answer.is_none() {
             self.metrics.count(Counter::UserFailed);
             log::warn!("alb-oidc: user service call failed (grpc status {grpc_status}) or answered garbage");
@@ -285,11 +328,20 @@ impl Worker {
         self.resolve_user(&username, answer, now)
     }
 
-    fn resolve_key(&mut self, kid: &str, outcome: Result<Rc<PublicKey>, Denial>, now: f64) -> Vec<(u32, Verdict)> {
+    fn resolve_key(
+        &mut self,
+        kid: &str,
+        outcome: Result<Rc<PublicKey>, Denial>,
+        now: f64,
+    ) -> Vec<(u32, Verdict)> {
         self.remote_keys.remove(kid);
         let mut verdicts = Vec::new();
         for ctx in self.key_waiters.remove(kid).unwrap_or_default() {
-            let Some(Pending { stage: Stage::Key(pending), .. }) = self.pending.remove(&ctx) else {
+            let Some(Pending {
+                stage: Stage::Key(pending),
+                ..
+            }) = self.pending.remove(&ctx)
+            else {
                 continue;
             };
             let verdict = match &outcome {
@@ -306,11 +358,20 @@ impl Worker {
         verdicts
     }
 
-    fn resolve_user(&mut self, username: &str, answer: Option<Rc<UserAnswer>>, _now: f64) -> Vec<(u32, Verdict)> {
+    fn resolve_user(
+        &mut self,
+        username: &str,
+        answer: Option<Rc<UserAnswer>>,
+        _now: f64,
+    ) -> Vec<(u32, Verdict)> {
         self.remote_users.remove(username);
         let mut verdicts = Vec::new();
         for ctx in self.user_waiters.remove(username).unwrap_or_default() {
-            let Some(Pending { stage: Stage::User(identity), .. }) = self.pending.remove(&ctx) else {
+            let Some(Pending {
+                stage: Stage::User(identity),
+                ..
+            }) = self.pending.remove(&ctx)
+            else {
                 continue;
             };
             let verdict = match &answer {
@@ -337,7 +398,9 @@ impl Worker {
         }
         for username in self.remote_users.clone() {
             match self.engine.poll_user(&HostStore, &username, now) {
-                Poll::Resolved(answer) => verdicts.extend(self.resolve_user(&username, answer, now)),
+                Poll::Resolved(answer) => {
+                    verdicts.extend(self.resolve_user(&username, answer, now))
+                }
                 Poll::Waiting => {}
                 Poll::MustFetch => {
                     self.remote_users.remove(&username);
@@ -347,11 +410,17 @@ impl Worker {
                         .into_iter()
                         .flatten()
                         .find_map(|ctx| match self.pending.get(ctx) {
-                            Some(Pending { stage: Stage::User(identity), .. }) => Some(identity.claims_json.clone()),
+                            Some(Pending {
+                                stage: Stage::User(identity),
+                                ..
+                            }) => Some(identity.claims_json.clone()),
                             _ => None,
                         });
                     match claims_json {
-                        Some(claims_json) => self.queue.push(Call::User { username, claims_json }),
+                        Some(claims_json) => self.queue.push(Call::User {
+                            username,
+                            claims_json,
+                        }),
                         None => {
                             self.engine.user_call_not_dispatched(&username);
                             self.user_waiters.remove(&username);
@@ -369,7 +438,8 @@ impl Worker {
     pub fn sweep(&mut self, now: f64) -> Vec<(u32, Verdict)> {
         let config = &self.engine.config;
         let max_wait = (config.key_fetch_timeout_ms
-            + config.user_service.as_ref().map_or(0, |u| u.timeout_ms)) as f64
+            + config.user_service.as_ref().map_or(0, |u| u.timeout_ms))
+            as f64
             / 1000.0
             + 5.0;
         let stale: Vec<u32> = self
@@ -381,7 +451,10 @@ impl Worker {
         let mut verdicts = Vec::new();
         for ctx in stale {
             if let Some(p) = self.pending.remove(&ctx) {
-                log::error!("alb-oidc: request {ctx} waited {:.1}s for a fetch; answering 503", now - p.since);
+                log::error!(
+                    "alb-oidc: request {ctx} waited {:.1}s for a fetch; answering 503",
+                    now - p.since
+                );
                 let denial = match p.stage {
                     Stage::Key(_) => Denial::KeyUnavailable,
                     Stage::User(_) => Denial::UserServiceUnavailable,
@@ -418,7 +491,9 @@ impl Worker {
         } else {
             TICK_IDLE_MS
         };
-        if wanted != self.tick_ms && hostcalls::set_tick_period(Duration::from_millis(wanted)).is_ok() {
+        if wanted != self.tick_ms
+            && hostcalls::set_tick_period(Duration::from_millis(wanted)).is_ok()
+        {
             self.tick_ms = wanted;
         }
     }
