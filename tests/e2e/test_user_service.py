@@ -1,0 +1,246 @@
+"""The filter with the real user service (SQLite) behind a real Envoy.
+
+Proves: first login creates the user and the upstream sees its id, email,
+groups and name; a deactivated user is refused (403) once the revalidation
+period has passed; the answer cache holds gRPC traffic to one call per user
+per period, including for a burst of concurrent first requests across two
+workers; the service stopped (or answering garbage) gives 503 with
+failure_mode deny and claims-only identity with failure_mode allow; a local
+account is not taken over by an OIDC login.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+import harness
+from checks import assert_allowed, assert_refused, upath
+from configs import config
+from harness import Envoy, free_port, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+USER_SERVICE = REPO / "target" / "release" / "alb-oidc-user-service"
+REVALIDATE_S = 2
+
+
+class UserService:
+    """The real user service binary on a free port with a temp SQLite file."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir
+        self.db = workdir / "users.db"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log = workdir / "user-service.log"
+
+    def start(self) -> "UserService":
+        if not USER_SERVICE.exists():
+            pytest.fail(f"{USER_SERVICE} not built: run `make build`")
+        self.proc = subprocess.Popen(
+            [str(USER_SERVICE), "serve", "--database", str(self.db), "--listen", f"127.0.0.1:{self.port}",
+             "--groups-claim", "groups"],
+            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_until(self._listening, 30, what="user service listening")
+        return self
+
+    def _listening(self) -> bool:
+        if self.proc and self.proc.poll() is not None:
+            raise RuntimeError(f"user service exited: {self.log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def admin(self, *args: str) -> Any:
+        out = subprocess.run([str(USER_SERVICE), *args, "--database", str(self.db), "--json"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else None
+
+
+class EnvoyWithUsers(Envoy):
+    """The suite's Envoy plus an HTTP/2 cluster for the user service."""
+
+    def __init__(self, *a: Any, user_port: int, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.user_port = user_port
+
+    def write_config(self) -> Path:
+        super().write_config()
+        boot = yaml.safe_load(self.config_path.read_text())
+        boot["static_resources"]["clusters"].append({
+            "name": "user_service",
+            "type": "STATIC",
+            "connect_timeout": "0.5s",
+            "typed_extension_protocol_options": {
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http2_protocol_options": {}},
+                }
+            },
+            "load_assignment": {"cluster_name": "user_service", "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.user_port}}}}
+            ]}]},
+        })
+        self.config_path.write_text(yaml.safe_dump(boot, sort_keys=False))
+        return self.config_path
+
+
+def users_config(failure_mode: str = "deny", **changes: Any) -> dict:
+    return config(
+        user_service={"cluster": "user_service", "timeout_ms": 1000, "revalidate_s": REVALIDATE_S,
+                      "failure_mode": failure_mode},
+        **changes,
+    )
+
+
+@pytest.fixture(scope="module")
+def users() -> Iterator[UserService]:
+    svc = UserService(Path(tempfile.mkdtemp(prefix="alb-oidc-users-"))).start()
+    yield svc
+    svc.stop()
+
+
+def _envoy(wasm: Path, key_server: Any, echo: Any, port: int, cfg: dict, name: str) -> Envoy:
+    e = EnvoyWithUsers(cfg, key_port=key_server.port, echo_port=echo.port, wasm_path=wasm,
+                       user_port=port, name=name, concurrency=2)
+    e.start()
+    return e
+
+
+@pytest.fixture(scope="module")
+def envoy_users(wasm: Path, key_server: Any, echo: Any, users: UserService) -> Iterator[Envoy]:
+    e = _envoy(wasm, key_server, echo, users.port, users_config(), "users")
+    yield e
+    e.stop(check=True)
+
+
+def new_sub() -> str:
+    return f"user-{uuid.uuid4().hex[:12]}"
+
+
+def payload(sub: str, **extra: Any) -> dict:
+    return {"sub": sub, "email": f"{sub}@example.com", "email_verified": "true", "given_name": "Ada",
+            "family_name": "Lovelace", "groups": ["admin", "staff"], **extra}
+
+
+def test_first_login_creates_user_and_upstream_sees_it(envoy_users, users, minter):
+    sub = new_sub()
+    up = assert_allowed(envoy_users, minter.mint(payload=payload(sub)),
+                        headers={"x-auth-user-id": "1", "x-auth-groups": "root"})
+    shown = users.admin("users", "show", sub)
+    user = shown.get("user", shown) if isinstance(shown, dict) else shown
+    assert up.get("x-auth-user") == sub
+    assert up.get("x-auth-user-id") == str(user["id"])
+    assert up.get("x-auth-email") == f"{sub}@example.com"
+    assert up.get("x-auth-groups") == "admin,staff"
+    assert up.get("x-auth-name") == "Ada Lovelace"
+    assert envoy_users.counter("alb_oidc.user_service.calls") >= 1
+
+
+def test_one_call_per_user_per_period(envoy_users, minter):
+    sub = new_sub()
+    before = envoy_users.counter("alb_oidc.user_service.calls")
+    for _ in range(20):
+        assert_allowed(envoy_users, minter.mint(payload=payload(sub)))
+    assert envoy_users.counter("alb_oidc.user_service.calls") - before == 1
+
+
+def test_concurrent_first_requests_make_one_call(envoy_users, minter):
+    sub = new_sub()
+    tokens = [minter.mint(payload=payload(sub)) for _ in range(60)]
+    before = envoy_users.counter("alb_oidc.user_service.calls")
+
+    def one(tok: str) -> int:
+        return envoy_users.request(upath("burst"), [("x-amzn-oidc-data", tok)], timeout=20).status
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(one, tokens))
+    assert statuses == [200] * len(tokens)
+    assert envoy_users.counter("alb_oidc.user_service.calls") - before == 1
+
+
+def test_deactivated_user_refused_after_revalidation(envoy_users, users, echo, minter):
+    sub = new_sub()
+    assert_allowed(envoy_users, minter.mint(payload=payload(sub)))
+    users.admin("users", "deactivate", sub)
+    # Within the period the cached answer may still allow; after it, 403.
+    time.sleep(REVALIDATE_S + 0.5)
+    assert_refused(envoy_users, echo, minter.mint(payload=payload(sub)), 403)
+    assert envoy_users.counter("alb_oidc.requests.denied.user_refused") >= 1
+    users.admin("users", "activate", sub)
+    time.sleep(REVALIDATE_S + 0.5)
+    assert_allowed(envoy_users, minter.mint(payload=payload(sub)))
+
+
+def test_local_account_not_taken_over(envoy_users, users, echo, minter):
+    sub = new_sub()
+    users.admin("users", "create-local", sub)
+    assert_refused(envoy_users, echo, minter.mint(payload=payload(sub)), 403)
+
+
+def test_service_down_denies_then_recovers(wasm, key_server, echo, minter):
+    svc = UserService(Path(tempfile.mkdtemp(prefix="alb-oidc-users-down-")))
+    svc.port = free_port()  # nothing listens yet
+    e = _envoy(wasm, key_server, echo, svc.port, users_config(), "users-down")
+    try:
+        sub = new_sub()
+        t0 = time.monotonic()
+        assert_refused(e, echo, minter.mint(payload=payload(sub)), 503)
+        assert time.monotonic() - t0 < 1.0 + 3.0  # timeout_ms plus margin
+        assert e.counter("alb_oidc.requests.denied.user_service_unavailable") >= 1
+        svc.start()
+        # Failures are remembered for at most a second; then the service is asked again.
+        def ok() -> bool:
+            return e.request(upath("rec"), [("x-amzn-oidc-data", minter.mint(payload=payload(sub)))]).status == 200
+        wait_until(ok, 15, interval=0.3, what="recovery after the user service came back")
+    finally:
+        svc.stop()
+        e.stop(check=True)
+
+
+def test_failure_mode_allow_continues_with_claims_only(wasm, key_server, echo, minter):
+    port = free_port()  # nothing listens
+    e = _envoy(wasm, key_server, echo, port, users_config("allow"), "users-allow")
+    try:
+        sub = new_sub()
+        up = assert_allowed(e, minter.mint(payload=payload(sub)), headers={"x-auth-user-id": "forged"})
+        assert up.get("x-auth-user") == sub
+        assert up.get("x-auth-user-id") is None
+        assert e.counter("alb_oidc.user_service.fail_open") >= 1
+    finally:
+        e.stop(check=True)
+
+
+def test_garbage_answer_is_503(wasm, key_server, echo, minter):
+    # The echo server speaks HTTP/1.1 plain text, not gRPC over HTTP/2.
+    e = _envoy(wasm, key_server, echo, echo.port, users_config(), "users-garbage")
+    try:
+        assert_refused(e, echo, minter.mint(payload=payload(new_sub())), 503)
+    finally:
+        e.stop(check=True)
