@@ -592,6 +592,10 @@ class Envoy:
             "wasm:debug",
             "--drain-time-s",
             "0",
+            # the log file is buffered (default flush every 10 s): flush often so
+            # the per-test panic scan and log assertions see recent lines
+            "--file-flush-interval-msec",
+            "50",
         ]
 
     def spawn(self) -> None:
