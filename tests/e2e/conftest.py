@@ -30,6 +30,21 @@ def wasm() -> Path:
     return harness.WASM_PATH
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _envoy_workdirs(tmp_path_factory: Any) -> None:
+    harness.WORK_ROOT = tmp_path_factory.getbasetemp() / "envoy"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """On a failure, attach the log tail of every live Envoy to the report."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and _LIVE:
+        for e in _LIVE:
+            rep.sections.append((f"envoy {e.name} log tail ({e.log_path})", harness.relevant_log_tail(e.log_text(), 30)))
+
+
 @pytest.fixture(scope="session")
 def key_server() -> Iterator[KeyServer]:
     ks = KeyServer().start()

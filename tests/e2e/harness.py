@@ -57,6 +57,10 @@ PANIC_PATTERNS = [
 
 DEFAULT_REQUEST_TIMEOUT = 15.0
 
+# Where Envoy work directories (config, log) go; conftest points this into
+# pytest's basetemp so old runs are pruned and logs of failed runs are kept.
+WORK_ROOT: Path | None = None
+
 
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1 (bind to 0, read, close)."""
@@ -528,6 +532,12 @@ def log_tail(text: str, n: int = 60) -> str:
     return "\n".join(text.splitlines()[-n:])
 
 
+def relevant_log_tail(text: str, n: int = 30) -> str:
+    """The last `n` lines from the wasm component or at error level and above."""
+    keep = [ln for ln in text.splitlines() if "][wasm]" in ln or "][critical]" in ln or "][error]" in ln]
+    return "\n".join(keep[-n:])
+
+
 class Envoy:
     """One real Envoy process with the filter. Use `start()` / `stop()`."""
 
@@ -550,7 +560,13 @@ class Envoy:
         self.concurrency = concurrency
         self.wasm_path = wasm_path
         self.key_cluster = key_cluster
-        self.dir = Path(workdir or tempfile.mkdtemp(prefix=f"alb-oidc-{name}-"))
+        self.name = name
+        if workdir is None:
+            root = WORK_ROOT
+            if root is not None:
+                root.mkdir(parents=True, exist_ok=True)
+            workdir = Path(tempfile.mkdtemp(prefix=f"{name}-" if root else f"alb-oidc-{name}-", dir=root))
+        self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.dir / "envoy.yaml"
         self.log_path = self.dir / "envoy.log"

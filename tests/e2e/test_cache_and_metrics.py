@@ -50,7 +50,7 @@ def test_cache_is_keyed_by_whole_token(envoy_main, echo, minter):
 
 def test_cached_token_still_expires(envoy_main, echo, minter):
     """Cache entries expire at exp: a cached token is refused once expired."""
-    exp = int(time.time()) + 2
+    exp = int(time.time()) + 3
     token = minter.mint(exp=exp)
     conn = envoy_main.connection()
     try:
@@ -140,3 +140,17 @@ def test_metrics_exist_before_traffic_or_after_first(make_envoy):
     e = make_envoy(config(), name="metrics-names")
     e.request("/healthz")
     wait_until(lambda: e.counter("alb_oidc.requests.exempt") == 1, timeout=5, what="exempt counter")
+
+
+def test_verified_token_cache_is_bounded(make_envoy, minter):
+    e = make_envoy(config(verified_token_cache_max=1), name="tokcache-bound")
+    tokens = [minter.mint() for _ in range(10)]
+    conn = e.connection()
+    try:
+        for _ in range(2):
+            for t in tokens:
+                assert e.request(upath(), [("x-amzn-oidc-data", t)], conn=conn).status == 200
+    finally:
+        conn.close()
+    hits = e.counter("alb_oidc.token_cache.hit")
+    assert hits <= 1, f"{hits} cache hits for 10 alternating tokens with verified_token_cache_max=1"

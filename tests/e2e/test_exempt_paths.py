@@ -100,6 +100,21 @@ def test_not_exempt_requires_token(envoy_main, echo, path):
     assert r.status == 401, f"{path!r}: expected 401 (not exempt, no token), got {r.status} {r.body[:200]!r}"
 
 
+# Servlet containers (Tomcat, Jetty) drop `;params` before normalising, so
+# `/static/..;/admin` reaches them as `/admin`: a well-known way around
+# path-prefix rules in front of Java apps. Not spelled out in the contract
+# (hardening beyond it); reported separately if it fails.
+@pytest.mark.parametrize("path", ["/static/..;/admin", "/static/.;/app.js", "/static/%2e%2e;/admin", "/static/..;x=1/admin"])
+def test_path_parameter_dot_segments_not_exempt(envoy_main, path):
+    r = envoy_main.request(path)
+    assert r.status == 401, f"{path!r}: expected 401, got {r.status}"
+
+
+def test_raw_backslash_not_exempt(envoy_main):
+    r = envoy_main.request("/static/..\\admin")
+    assert r.status in (400, 401), r.status
+
+
 def test_exempt_with_invalid_token_skips_verification(envoy_main):
     up = assert_allowed(envoy_main, "not.a.token", path="/static/logo.svg")
     assert up.get("x-auth-user") is None

@@ -141,3 +141,60 @@ def test_unknown_kid_is_401(envoy_backend, echo, new_minter, key_server):
     m = new_minter(register=False)
     assert_refused(envoy_backend, echo, m.mint(), 401, what="unknown kid")
     assert key_server.count_kid(m.kid) == 1
+
+
+# P-256 group order: (r, s) and (r, n - s) are both valid ECDSA signatures.
+# The ALB does not promise low-S; both backends must accept either form.
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+@pytest.mark.parametrize("form", ["low_s", "high_s"])
+def test_signature_s_form(envoy_backend, minter, form):
+    from tokens import b64u, b64u_decode
+
+    for _ in range(3):  # different random k each time
+        token = minter.mint()
+        h, p, sig = token.split(".")
+        raw = b64u_decode(sig)
+        r, s = raw[:32], int.from_bytes(raw[32:], "big")
+        low = min(s, P256_N - s)
+        want = low if form == "low_s" else P256_N - low
+        token2 = f"{h}.{p}.{b64u(r + want.to_bytes(32, 'big'))}"
+        assert_allowed(envoy_backend, token2, what=f"{envoy_backend.backend}/{form}")
+
+
+WEIRD_PAYLOADS = {
+    # payload JSON text -> must not crash the filter; 200 or 401 are both fine
+    "deep_array_nesting": lambda exp: '{"sub":"u","iss":"%s","exp":%d,"x":%s}' % (ISSUER, exp, "[" * 4000 + "]" * 4000),
+    "deep_object_nesting": lambda exp: '{"sub":"u","iss":"%s","exp":%d,"x":%s}' % (ISSUER, exp, '{"a":' * 1500 + "1" + "}" * 1500),
+    "huge_exp": lambda exp: '{"sub":"u","iss":"%s","exp":1e308}' % ISSUER,
+    "exp_overflow_int": lambda exp: '{"sub":"u","iss":"%s","exp":184467440737095516160000}' % ISSUER,
+    "exp_inf_like": lambda exp: '{"sub":"u","iss":"%s","exp":1e999}' % ISSUER,
+    "exp_negative_zero": lambda exp: '{"sub":"u","iss":"%s","exp":-0}' % ISSUER,
+    "exp_fraction": lambda exp: '{"sub":"u","iss":"%s","exp":%d.999}' % (ISSUER, exp),
+    "lone_surrogate_sub": lambda exp: '{"sub":"\\ud800","iss":"%s","exp":%d}' % (ISSUER, exp),
+    "bad_escape": lambda exp: '{"sub":"\\x41","iss":"%s","exp":%d}' % (ISSUER, exp),
+    "nul_in_sub": lambda exp: '{"sub":"a\\u0000b","iss":"%s","exp":%d}' % (ISSUER, exp),
+    "many_keys": lambda exp: '{"sub":"u","iss":"%s","exp":%d,%s}' % (ISSUER, exp, ",".join(f'"k{i}":{i}' for i in range(1500))),
+    "long_string_escapes": lambda exp: '{"sub":"%s","iss":"%s","exp":%d}' % ("\\u00e9" * 1500, ISSUER, exp),
+    "bom_prefix": lambda exp: '\ufeff{"sub":"u","iss":"%s","exp":%d}' % (ISSUER, exp),
+    "trailing_whitespace": lambda exp: '{"sub":"u","iss":"%s","exp":%d}  \n' % (ISSUER, exp),
+    "comment": lambda exp: '{"sub":"u",/*c*/"iss":"%s","exp":%d}' % (ISSUER, exp),
+    "single_quotes": lambda exp: "{'sub':'u','iss':'%s','exp':%d}" % (ISSUER, exp),
+    "trailing_comma": lambda exp: '{"sub":"u","iss":"%s","exp":%d,}' % (ISSUER, exp),
+}
+
+# Of those, the ones that are not valid JSON objects must be refused.
+MUST_REFUSE = {"lone_surrogate_sub", "bad_escape", "bom_prefix", "comment", "single_quotes", "trailing_comma"}
+
+
+@pytest.mark.parametrize("case", sorted(WEIRD_PAYLOADS))
+def test_weird_payload_never_crashes(envoy_backend, echo, minter, case):
+    text = WEIRD_PAYLOADS[case](minter.now() + 600)
+    token = minter.mint_with_payload_bytes(text.encode())
+    p = upath("weird")
+    r = envoy_backend.request(p, [("x-amzn-oidc-data", token)])
+    assert r.status in (200, 401), f"{case}: {r.status} {r.body[:200]!r}"
+    if case in MUST_REFUSE:
+        assert r.status == 401, f"{case}: invalid JSON accepted"
+        assert echo.hits(p) == 0

@@ -286,6 +286,7 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
     add("space_after_dot", f"{gh}. {gp}.{gs}")
     add("space_in_signature", f"{gh}.{gp}.{gs[:40]} {gs[40:]}")
     add("invalid_b64_char", signed(gh, gp[:mid] + "!" + gp[mid:]))
+    add("non_ascii_char", f"{gh}.{gp[:mid]}\u00e9{gp[mid:]}.{gs}")
     add("noncanonical_sig_bits", f"{gh}.{gp}.{noncanonical_last_char(gs)}")
     add("noncanonical_sig_bits_unpadded", f"{gh}.{gp}.{noncanonical_last_char(gs.rstrip('='))}")
     pnc = b64u(payload_bytes_with_len_mod(m, 1))
@@ -315,6 +316,9 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
         with_p(b'{"exp":' + str(now - 3600).encode() + b"," + compact(expired_first)[1:-1] + b',"exp":' + str(p["exp"]).encode() + b"}"),
     )
     add("payload_dup_iss", with_p(pjson[:-1].encode() + b',"iss":"https://evil.example"}'))
+    # duplicates that only show after unescaping the key: "s\u0075b" is "sub"
+    add("payload_dup_sub_escaped_key", with_p(pjson[:-1].encode() + b',"s\\u0075b":"admin"}'))
+    add("header_dup_kid_escaped_key", with_h(hjson[:-1].encode() + b',"k\\u0069d":"' + other_key.kid.encode() + b'"}'), fetches_key=False)
     add("header_json_array", with_h(compact([h])), fetches_key=False)
     add("header_json_string", with_h(b'"ES256"'), fetches_key=False)
     add("header_not_json", with_h(b"alg=ES256"), fetches_key=False)
