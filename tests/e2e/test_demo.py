@@ -1,0 +1,168 @@
+"""`make demo` cannot rot: run scripts/demo.py for real on free ports.
+
+* `--check` (what `make demo-check` runs): everything starts, one authenticated
+  request through the stand-in shows alice and a user id from the user service,
+  the exempt /healthz answers without a token, anonymous is refused, and every
+  process stops cleanly (exit 0, process groups empty).
+* interactive mode: starts, prints what to open and curl, serves requests
+  (identity switch with x-alb-sim-user), and SIGINT (Ctrl-C) stops everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness import free_port, http_request, wait_until
+
+REPO = harness.REPO
+DEMO = REPO / "scripts" / "demo.py"
+BINARIES = [REPO / "target" / "release" / "alb-sim", REPO / "target" / "release" / "alb-oidc-user-service"]
+PORT_VARS = ["DEMO_PROXY_PORT", "DEMO_ENVOY_PORT", "DEMO_ADMIN_PORT", "DEMO_KEYS_PORT", "DEMO_USERS_PORT",
+             "DEMO_UPSTREAM_PORT"]
+
+
+@pytest.fixture
+def demo_env(wasm: Path, tmp_path: Path) -> dict[str, str]:
+    for b in BINARIES:
+        if not b.exists():
+            pytest.fail(f"{b} not built: run `make build`")
+    ports: set[int] = set()
+    while len(ports) < len(PORT_VARS):
+        ports.add(free_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_")}
+    env.update(dict(zip(PORT_VARS, map(str, sorted(ports)))))
+    env["DEMO_RUN_DIR"] = str(tmp_path / "run")
+    env["ALB_OIDC_WASM"] = str(wasm)
+    env["ALB_OIDC_ENVOY"] = str(harness.ENVOY_BIN)
+    return env
+
+
+def started_pids(output: str) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"started (\S+)\s+pid (\d+)", output)}
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes whose argv contains `text` (the unique run dir)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            found.append(f"{d.name}: {cmd}")
+    return found
+
+
+def assert_all_gone(pids: dict[str, int], run_dir: str) -> None:
+    assert set(pids) == {"user-service", "demo-upstream", "envoy", "alb-sim"}, pids
+    for name, pid in pids.items():
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            continue
+        pytest.fail(f"{name}'s process group {pid} is still alive after the demo stopped")
+    assert processes_mentioning(run_dir) == []
+
+
+def test_demo_check_mode(demo_env: dict[str, str]) -> None:
+    out = subprocess.run([sys.executable, str(DEMO), "--check"], env=demo_env, cwd=str(REPO),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+    text = out.stdout
+    assert out.returncode == 0, text
+    assert "demo check: OK" in text
+    assert re.search(r"x-auth-user\s+alice\b", text), text
+    assert re.search(r"x-auth-user-id\s+\d+", text), text
+    assert re.search(r"x-auth-groups\s+admin,staff", text), text  # custom:groups via the user service
+    assert "GET http://127.0.0.1:{}/healthz without a token -> 200 ok".format(demo_env["DEMO_ENVOY_PORT"]) in text
+    for name in ("alb-sim", "envoy", "demo-upstream", "user-service"):
+        assert re.search(rf"{name}\s+exited 0", text), text
+    assert "no demo process left" in text
+    assert_all_gone(started_pids(text), demo_env["DEMO_RUN_DIR"])
+    run = Path(demo_env["DEMO_RUN_DIR"])
+    assert (run / "users.db").exists() and list((run / "keys").glob("*.pem"))
+    # Envoy ran the repo's demo config with only ports and the .wasm path changed.
+    rendered = (run / "envoy-demo.yaml").read_text()
+    assert demo_env["DEMO_KEYS_PORT"] in rendered and str(harness.WASM_PATH.name) in rendered
+    assert not harness.scan_log_for_panics((run / "logs" / "envoy.log").read_text())
+
+    # DEMO_ONESHOT=1 is the same mode (and reuses the keys and users.db).
+    out = subprocess.run([sys.executable, str(DEMO)], env={**demo_env, "DEMO_ONESHOT": "1"}, cwd=str(REPO),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+    assert out.returncode == 0 and "demo check: OK" in out.stdout, out.stdout
+    assert re.search(r"x-auth-user-id\s+1\b", out.stdout), "alice keeps her id across runs"
+
+
+def test_demo_refuses_busy_port(demo_env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", int(demo_env["DEMO_ENVOY_PORT"])))
+        s.listen()
+        out = subprocess.run([sys.executable, str(DEMO), "--check"], env=demo_env, cwd=str(REPO),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"port {demo_env['DEMO_ENVOY_PORT']} (Envoy listener) is not free" in out.stdout
+    assert "DEMO_ENVOY_PORT=" in out.stdout
+    assert "started" not in out.stdout
+
+
+def test_demo_interactive_ctrl_c(demo_env: dict[str, str]) -> None:
+    log = Path(demo_env["DEMO_RUN_DIR"]).parent / "demo.out"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "-u", str(DEMO)], env=demo_env, cwd=str(REPO),
+                                stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: "Press Ctrl-C" in log.read_text() or proc.poll() is not None, 120,
+                   what="demo banner")
+        text = log.read_text()
+        assert proc.poll() is None, text
+        proxy = int(demo_env["DEMO_PROXY_PORT"])
+        # What the banner tells people to open and curl.
+        assert f"http://127.0.0.1:{proxy}/" in text
+        assert f"curl -s -H 'x-alb-sim-user: bob' http://127.0.0.1:{proxy}/whoami" in text
+        assert f"curl -si -H 'x-alb-sim-user: anonymous' http://127.0.0.1:{proxy}/" in text
+
+        page = http_request(proxy, "/")
+        assert page.status == 200 and b'<td id="x-auth-user">alice</td>' in page.body
+        bob = http_request(proxy, "/whoami", {"x-alb-sim-user": "bob"})
+        assert bob.status == 200
+        who = json.loads(bob.body)
+        assert who["identity"]["x-auth-user"] == "bob"
+        assert who["identity"]["x-auth-user-id"].isdigit()
+        assert who["identity"]["x-auth-email"] is None  # bob's email is not verified
+        assert who["claims"]["name"] == "Bob Baker"
+        assert http_request(proxy, "/", {"x-alb-sim-user": "anonymous"}).status == 401
+        # Straight to Envoy without the stand-in: no token, refused; exempt path fine.
+        envoy = int(demo_env["DEMO_ENVOY_PORT"])
+        assert http_request(envoy, "/").status == 401
+        assert http_request(envoy, "/healthz").status == 200
+        # Request lines of the children are followed on the console.
+        wait_until(lambda: "[alb-sim] alb-sim proxy:" in log.read_text(), 10, what="followed proxy log")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+        try:
+            rc = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    text = log.read_text()
+    assert rc == 0, text
+    assert "SIGINT: stopping the demo." in text
+    assert "no demo process left" in text
+    assert_all_gone(started_pids(text), demo_env["DEMO_RUN_DIR"])
+    time.sleep(0.2)
+    assert processes_mentioning(demo_env["DEMO_RUN_DIR"]) == []
