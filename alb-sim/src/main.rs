@@ -45,6 +45,8 @@ enum Cmd {
     Proxy(ProxyArgs),
     /// keys generate --if-missing + serve-keys + proxy, in one process.
     Run(RunArgs),
+    /// Check a filter configuration (JSON) with the filter's own parser: prints OK or the error.
+    CheckConfig(CheckConfigArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -205,6 +207,14 @@ struct RunArgs {
     keys: KeyServeOpts,
 }
 
+#[derive(Args, Debug)]
+struct CheckConfigArgs {
+    /// The filter configuration as JSON (Envoy `configuration` value, Istio
+    /// `pluginConfig` converted to JSON); `-` or nothing reads stdin.
+    #[arg(value_name = "FILE|-")]
+    file: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli.cmd) {
@@ -223,7 +233,37 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::ServeKeys(args) => block_on(serve_keys_cmd(args)),
         Cmd::Proxy(args) => block_on(proxy_cmd(args)),
         Cmd::Run(args) => block_on(run_cmd(args)),
+        Cmd::CheckConfig(args) => check_config_cmd(args),
     }
+}
+
+/// Runs the filter's real configuration parser (`alb_oidc::config::parse`),
+/// so a config is refused here exactly when Envoy would refuse it.
+fn check_config_cmd(args: CheckConfigArgs) -> Result<()> {
+    let source = args.file.unwrap_or_else(|| "-".to_owned());
+    let bytes = if source == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("reading the configuration from stdin", e))?;
+        bytes
+    } else {
+        std::fs::read(&source).map_err(|e| Error::io_path("reading", Path::new(&source), e))?
+    };
+    let config = alb_oidc::config::parse(&bytes).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "OK region={} key_cluster={} key_authority={} user_service={}",
+        config.region,
+        config.key_cluster,
+        config.key_authority,
+        config
+            .user_service
+            .as_ref()
+            .map_or("none", |u| u.cluster.as_str())
+    )
+    .map_err(|e| Error::io("writing to stdout", e))
 }
 
 fn keys_cmd(cmd: KeysCmd) -> Result<()> {
