@@ -55,6 +55,19 @@ test: lint test-unit test-e2e
 fmt:
 	$(CARGO) fmt --all
 
+# Fuzzing: nightly (installed when missing) and cargo-fuzz (built once into
+# the gitignored .tools/); each target runs FUZZ_SECONDS, see fuzz/run.sh.
+FUZZ_SECONDS       ?= 180
+TOOLS              := .tools
+CARGO_FUZZ_VERSION := 0.13.2
+
+$(TOOLS)/bin/cargo-fuzz:
+	$(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION) --root $(TOOLS)
+
+fuzz: $(TOOLS)/bin/cargo-fuzz
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV) .run
