@@ -149,3 +149,43 @@ def test_custom_single_arn_string(envoy_custom, echo, new_minter):
     p = upath()
     r = envoy_custom.request(p, [("x-test-token", m.mint())])
     assert r.status == 401 and echo.hits(p) == 0
+
+
+# ----------------------------------------------- casing and repeated copies ----
+
+MIXED = config(
+    headers={"user": "X-Auth-User", "claims": "X-Auth-Claims"},
+    claim_headers={"email": "X-Claim-Email", "groups": "X-CLAIM-GROUPS"},
+    allow_missing=True,
+)
+
+
+@pytest.fixture(scope="module")
+def envoy_mixed_case(make_envoy_module):
+    return make_envoy_module(MIXED, name="mixed-case")
+
+
+@pytest.mark.parametrize("with_token", [True, False])
+def test_mixed_case_header_names_still_stripped(envoy_mixed_case, minter, with_token):
+    """Header names configured in mixed case: client copies (any case, several
+    times) are still removed, and the injected values are the only ones."""
+    forged = []
+    for name in ("x-auth-user", "X-AUTH-USER", "x-auth-claims", "x-claim-email", "X-Claim-Email", "x-claim-groups"):
+        forged += [(name, FORGED), (name, FORGED + "2")]
+    token = minter.mint(payload={"sub": "mc-user", "email": "mc@example.com", "groups": ["g1", "g2"]}) if with_token else None
+    up = assert_allowed(envoy_mixed_case, token, headers=forged)
+    assert_no_forged(up, ["x-auth-user", "x-auth-claims", "x-claim-email", "x-claim-groups"])
+    if with_token:
+        assert up.all("x-auth-user") == ["mc-user"]
+        assert up.all("x-claim-email") == ["mc@example.com"]
+        assert up.all("x-claim-groups") == ["g1,g2"]
+    else:
+        for n in ("x-auth-user", "x-auth-claims", "x-claim-email", "x-claim-groups"):
+            assert up.all(n) == []
+
+
+def test_many_forged_copies_stripped(envoy_main, minter):
+    forged = [("x-auth-user", f"{FORGED}-{i}") for i in range(30)] + [("x-claim-email", f"{FORGED}-{i}") for i in range(30)]  # Envoy allows 100 headers
+    up = assert_allowed(envoy_main, minter.mint(payload={"sub": "many"}), headers=forged)
+    assert up.all("x-auth-user") == ["many"]
+    assert_no_forged(up)
