@@ -110,6 +110,9 @@ pub struct Config {
     pub strip_alb_headers: bool,
     pub signature_backend: SignatureBackend,
     pub user_service: Option<UserServiceConfig>,
+    /// Every header name the filter injects; each is removed from every
+    /// incoming request before anything else happens.
+    pub managed_headers: Vec<String>,
 }
 
 /// The headers an ALB adds; forwarded unless `strip_alb_headers`.
@@ -369,7 +372,18 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     let user_service = raw.user_service.map(validate_user_service).transpose()?;
 
+    let mut managed_headers = vec![
+        headers.user.clone(),
+        headers.claims.clone(),
+        headers.user_id.clone(),
+        headers.email.clone(),
+        headers.groups.clone(),
+        headers.name.clone(),
+    ];
+    managed_headers.extend(claim_headers.iter().map(|(_, header)| header.clone()));
+
     Ok(Config {
+        managed_headers,
         region,
         alb_arns,
         issuer: raw.issuer,
@@ -507,22 +521,6 @@ fn default_key_location(region: &str) -> (Option<String>, String) {
 }
 
 impl Config {
-    /// Every header name the filter injects; each is removed from every
-    /// incoming request before anything else happens.
-    pub fn managed_headers(&self) -> Vec<String> {
-        let h = &self.headers;
-        let mut names = vec![
-            h.user.clone(),
-            h.claims.clone(),
-            h.user_id.clone(),
-            h.email.clone(),
-            h.groups.clone(),
-            h.name.clone(),
-        ];
-        names.extend(self.claim_headers.iter().map(|(_, header)| header.clone()));
-        names
-    }
-
     /// `:path` of the key request for `kid` (kid already validated).
     pub fn key_path(&self, kid: &str) -> String {
         format!("{}{}", self.key_path_prefix, kid)
@@ -725,7 +723,7 @@ mod tests {
             r#"{{"region":"us-east-1","alb_arns":"{ARN}","claim_headers":{{"email":"x-email"}}}}"#
         ))
         .unwrap();
-        let m = c.managed_headers();
+        let m = &c.managed_headers;
         assert_eq!(m.len(), 7);
         assert!(m.contains(&"x-email".to_owned()) && m.contains(&"x-auth-groups".to_owned()));
     }

@@ -5,6 +5,7 @@ use super::metrics::Counter;
 use super::worker::{Verdict, Worker};
 use crate::config::ALB_HEADERS;
 use crate::denial::Denial;
+use crate::users::UserAnswer;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
@@ -31,17 +32,21 @@ fn request_header(name: &str) -> Option<Result<String, ()>> {
     super::raw::header_text(MapType::HttpRequestHeaders, name)
 }
 
-fn remove_request_header(name: &str) {
-    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
-}
+use super::raw::{add_request_header, remove_request_header};
 
 /// Carries out a verdict on the request of the current (effective) context.
 /// Returns the action for a context deciding its own request.
 pub fn apply(worker: &Rc<RefCell<Worker>>, ctx: u32, verdict: Verdict) -> Action {
     match verdict {
-        Verdict::Allow(headers) => {
-            for (name, value) in &headers {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+        Verdict::Pass => Action::Continue,
+        Verdict::Allow { identity, user } => {
+            let user_headers = match user.as_deref() {
+                Some(UserAnswer::Allowed(headers)) => headers.as_slice(),
+                _ => &[],
+            };
+            // The incoming copies were removed first: these are the only ones.
+            for (name, value) in identity.headers.iter().chain(user_headers) {
+                add_request_header(name, value);
             }
             worker.borrow().metrics.count(Counter::Allowed);
             Action::Continue
@@ -72,8 +77,8 @@ impl AuthHttp {
         let mut w = worker.borrow_mut();
         let config = w.engine.config.clone();
         // Identity headers are only ever set by this filter.
-        for name in config.managed_headers() {
-            remove_request_header(&name);
+        for name in &config.managed_headers {
+            remove_request_header(name);
         }
         let token = request_header(&config.token_header);
         if config.strip_alb_headers {
@@ -91,7 +96,7 @@ impl AuthHttp {
                 .unwrap_or_default();
             if config.exempt_paths.is_exempt(&path) {
                 w.metrics.count(Counter::Exempt);
-                return Verdict::Allow(Vec::new());
+                return Verdict::Pass;
             }
         }
         match token {
@@ -99,7 +104,7 @@ impl AuthHttp {
             Some(Err(())) => Verdict::Deny(Denial::Malformed),
             None if config.allow_missing => {
                 w.metrics.count(Counter::Anonymous);
-                Verdict::Allow(Vec::new())
+                Verdict::Pass
             }
             None => Verdict::Deny(Denial::MissingToken),
         }
@@ -116,8 +121,6 @@ impl HttpContext for AuthHttp {
         };
         let verdict = self.decide(&worker);
         match verdict {
-            // Exempt and anonymous requests are not "allowed" identities.
-            Verdict::Allow(headers) if headers.is_empty() => Action::Continue,
             Verdict::Wait => {
                 worker.borrow_mut().update_tick();
                 Action::Pause

@@ -81,3 +81,43 @@ pub fn buffer_bytes(buffer: BufferType, max: usize) -> Option<Vec<u8>> {
         Some(Vec::from_raw_parts(data, size, size))
     }
 }
+
+#[allow(clashing_extern_declarations)]
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+}
+
+/// Adds a request header; a host refusal is ignored (never a panic).
+pub fn add_request_header(name: &str, value: &str) {
+    // SAFETY: pointers and lengths of live Rust strings, read by the host
+    // during the call only.
+    unsafe {
+        proxy_add_header_map_value(
+            MapType::HttpRequestHeaders as u32,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        );
+    }
+}
+
+/// Removes every value of a request header; errors are ignored.
+pub fn remove_request_header(name: &str) {
+    // SAFETY: as above.
+    unsafe {
+        proxy_remove_header_map_value(
+            MapType::HttpRequestHeaders as u32,
+            name.as_ptr(),
+            name.len(),
+        );
+    }
+}

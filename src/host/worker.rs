@@ -23,8 +23,14 @@ use std::time::Duration;
 /// What happens to one request.
 #[derive(Debug)]
 pub enum Verdict {
-    /// Forward with these identity headers injected.
-    Allow(Vec<(String, String)>),
+    /// Forward without identity (exempt path, or no token with
+    /// `allow_missing`): only the stripping applies.
+    Pass,
+    /// Forward with this identity (and the user service's headers) injected.
+    Allow {
+        identity: Rc<Identity>,
+        user: Option<Rc<UserAnswer>>,
+    },
     Deny(Denial),
     /// Paused: a fetch is under way; the root will deliver the verdict.
     Wait,
@@ -138,7 +144,10 @@ impl Worker {
 
     fn user_stage(&mut self, ctx: u32, identity: Rc<Identity>, now: f64) -> Verdict {
         if self.engine.config.user_service.is_none() {
-            return Verdict::Allow(identity.headers.clone());
+            return Verdict::Allow {
+                identity,
+                user: None,
+            };
         }
         match self.engine.user_lookup(&HostStore, &identity.username, now) {
             UserStep::Answer(answer) => {
@@ -169,13 +178,12 @@ impl Worker {
         }
     }
 
-    fn user_verdict(&self, identity: &Identity, answer: &UserAnswer) -> Verdict {
-        match answer {
-            UserAnswer::Allowed(extra) => {
-                let mut headers = identity.headers.clone();
-                headers.extend(extra.iter().cloned());
-                Verdict::Allow(headers)
-            }
+    fn user_verdict(&self, identity: &Rc<Identity>, answer: &Rc<UserAnswer>) -> Verdict {
+        match answer.as_ref() {
+            UserAnswer::Allowed(_) => Verdict::Allow {
+                identity: identity.clone(),
+                user: Some(answer.clone()),
+            },
             UserAnswer::Refused(reason) => {
                 self.metrics.count(Counter::UserRefused);
                 log::debug!(
@@ -187,7 +195,7 @@ impl Worker {
         }
     }
 
-    fn user_unavailable(&self, identity: &Identity) -> Verdict {
+    fn user_unavailable(&self, identity: &Rc<Identity>) -> Verdict {
         let fail_open = self
             .engine
             .config
@@ -200,7 +208,10 @@ impl Worker {
                 "alb-oidc: user service unavailable; failure_mode=allow, forwarding {:?} with claims-only identity",
                 identity.username
             );
-            Verdict::Allow(identity.headers.clone())
+            Verdict::Allow {
+                identity: identity.clone(),
+                user: None,
+            }
         } else {
             Verdict::Deny(Denial::UserServiceUnavailable)
         }
