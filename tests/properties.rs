@@ -172,7 +172,7 @@ fn apply(segment: &str, how: &Recode) -> Option<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// A valid token re-encoded in any non-canonical way (in any of its
     /// three segments) never parses, let alone verifies.
@@ -180,21 +180,18 @@ proptest! {
     fn non_canonical_base64url_never_verifies(
         (token, _padded) in valid_token(),
         which in 0usize..3,
-        how in prop::collection::vec(recode(), 1..4),
+        how in recode(),
     ) {
         prop_assert!(
             matches!(harness::strict_check(&token), TokenStep::Verified { .. }),
             "the unmodified token must verify"
         );
         let mut segments: Vec<String> = token.split('.').map(str::to_owned).collect();
-        let mut changed = false;
-        for h in &how {
-            if let Some(s) = apply(&segments[which], h) {
-                segments[which] = s;
-                changed = true;
-            }
-        }
-        prop_assume!(changed);
+        // One recoding at a time: two could cancel out (drop a `=`, add it
+        // back) into the canonical spelling.
+        let recoded = apply(&segments[which], &how);
+        prop_assume!(recoded.is_some());
+        segments[which] = recoded.unwrap();
         let bad = segments.join(".");
         prop_assert_ne!(&bad, &token);
         prop_assert_eq!(b64::decode_segment(&segments[which]), None, "{:?}", segments[which]);
