@@ -9,10 +9,13 @@ ENVOY     := $(VENV)/bin/envoy
 WASM      := target/wasm32-wasip1/release/alb_oidc.wasm
 CARGO     ?= cargo
 
-.PHONY: help setup toolchain venv wasm build test test-unit test-e2e lint fmt demo bench fuzz clean
+.PHONY: help setup toolchain venv wasm build test test-unit test-e2e lint fmt demo bench fuzz clean \
+        demo-check istio-plugin test-deploy
 
 help:
 	@echo "make demo   - build everything and run the local demo (Envoy + filter + user service + ALB stand-in)"
+	@echo "make demo-check   - the demo non-interactively: start, one authenticated request, one exempt health check, stop"
+	@echo "make istio-plugin - build the .wasm into deploy/istio/plugin.wasm (OCI image context) and print its sha256"
 	@echo "make test   - everything CI runs: fmt, clippy (host and wasm32), unit tests, end-to-end tests"
 	@echo "make bench  - benchmarks (not tests); results in bench/RESULTS.md"
 	@echo "make fuzz   - bounded fuzzing of the parsers (nightly + cargo-fuzz, installed on demand)"
@@ -38,6 +41,28 @@ wasm: toolchain
 
 build: wasm
 	$(CARGO) build --release -p alb-oidc-user-service -p alb-sim
+
+# ---- local kit (docs/local-kit.md) and Istio packaging (docs/istio.md) ----
+# Demo ports: DEMO_PROXY_PORT=8000 DEMO_ENVOY_PORT=10000 DEMO_ADMIN_PORT=9901
+# DEMO_KEYS_PORT=8081 DEMO_USERS_PORT=50051 DEMO_UPSTREAM_PORT=8080; state in .run/.
+demo: build venv
+	@$(PY) scripts/demo.py
+
+demo-check: build venv
+	$(PY) scripts/demo.py --check
+
+ISTIO_PLUGIN := deploy/istio/plugin.wasm
+
+istio-plugin: wasm
+	cp $(WASM) $(ISTIO_PLUGIN)
+	@echo "sha256 of $(ISTIO_PLUGIN) (WasmPlugin sha256 for a file:// or https:// url):"
+	@sha256sum $(ISTIO_PLUGIN) 2>/dev/null || shasum -a 256 $(ISTIO_PLUGIN)
+	@echo "next: docker build -t REGISTRY/alb-oidc-plugin:TAG deploy/istio && docker push REGISTRY/alb-oidc-plugin:TAG"
+
+# Compose file, Istio manifests and the demo's Envoy configs, checked without Docker.
+test-deploy: venv
+	$(CARGO) build --release -p alb-sim
+	$(PY) -m pytest -q tests/e2e/test_deploy_files.py
 
 lint: toolchain
 	$(CARGO) fmt --all -- --check
