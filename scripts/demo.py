@@ -65,7 +65,7 @@ WASM = _path_env("ALB_OIDC_WASM", REPO / "target" / "wasm32-wasip1" / "release" 
 
 # (attribute, environment variable, default, what listens there)
 PORTS = [
-    ("proxy", "DEMO_PROXY_PORT", 8000, "alb-sim proxy (the ALB stand-in: open this)"),
+    ("proxy", "DEMO_PROXY_PORT", 8000, "alb-sim proxy, the ALB stand-in you open"),
     ("envoy", "DEMO_ENVOY_PORT", 10000, "Envoy listener"),
     ("admin", "DEMO_ADMIN_PORT", 9901, "Envoy admin"),
     ("keys", "DEMO_KEYS_PORT", 8081, "alb-sim key endpoint"),
