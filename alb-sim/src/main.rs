@@ -46,6 +46,7 @@ enum Cmd {
     /// keys generate --if-missing + serve-keys + proxy, in one process.
     Run(RunArgs),
     /// Check a filter configuration (JSON) with the filter's own parser: prints OK or the error.
+    #[cfg(feature = "check-config")]
     CheckConfig(CheckConfigArgs),
 }
 
@@ -207,6 +208,7 @@ struct RunArgs {
     keys: KeyServeOpts,
 }
 
+#[cfg(feature = "check-config")]
 #[derive(Args, Debug)]
 struct CheckConfigArgs {
     /// The filter configuration as JSON (Envoy `configuration` value, Istio
@@ -233,10 +235,12 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::ServeKeys(args) => block_on(serve_keys_cmd(args)),
         Cmd::Proxy(args) => block_on(proxy_cmd(args)),
         Cmd::Run(args) => block_on(run_cmd(args)),
+        #[cfg(feature = "check-config")]
         Cmd::CheckConfig(args) => check_config_cmd(args),
     }
 }
 
+#[cfg(feature = "check-config")]
 /// Runs the filter's real configuration parser (`alb_oidc::config::parse`),
 /// so a config is refused here exactly when Envoy would refuse it.
 fn check_config_cmd(args: CheckConfigArgs) -> Result<()> {
