@@ -50,8 +50,8 @@ for t in $TARGETS; do
         -artifact_prefix="fuzz/artifacts/$t/" >"$log" 2>&1
     status=$?
     set -e
-    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
-    rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+    execs=$(grep -oE 'stat::number_of_executed_units: +[0-9]+' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+    rate=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | tail -1 | grep -o '[0-9]*$' || true)
     corpus=$(find "fuzz/corpus/$t" -type f | wc -l)
     if [ "$status" -eq 0 ]; then
         crashes=0
@@ -81,7 +81,8 @@ for r in "${rows[@]}"; do table+=$'\n'"$r"; done
     echo
     echo "$table"
     echo
-    echo "A target stops at its first crash. Crash inputs are kept in"
+    echo "corpus: inputs in fuzz/corpus/<target> after the run (kept across runs, so it"
+    echo "includes earlier local runs). A target stops at its first crash. Crash inputs are kept in"
     echo "\`tests/regressions/<target>/\` and replayed by \`cargo test\` (tests/fuzz_regressions.rs)."
 } >fuzz/RESULTS.md
 
