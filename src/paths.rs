@@ -58,7 +58,12 @@ impl ExemptPaths {
         if self.is_empty() {
             return false;
         }
-        let path = match request_path.find(['?', '#']) {
+        // A fragment never belongs in a request path; where one appears,
+        // someone is playing games.
+        if request_path.contains('#') {
+            return false;
+        }
+        let path = match request_path.find('?') {
             Some(end) => &request_path[..end],
             None => request_path,
         };
@@ -72,13 +77,14 @@ impl ExemptPaths {
 
 /// A path is unambiguous when no upstream normalisation can move it: no dot
 /// segments (including `..;` tricks), no backslashes, no percent-encoded
-/// `.`, `/` or `\`, and no control characters.
+/// `.`, `/`, `\`, `;`, `%` or NUL, no IIS-style `%u` escapes, and no control
+/// characters.
 fn is_unambiguous(path: &str) -> bool {
     if path.contains('\\') || path.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return false;
     }
     let lower = path.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%25", "%00"]
+    if ["%2e", "%2f", "%5c", "%25", "%00", "%3b", "%u"]
         .iter()
         .any(|enc| lower.contains(enc))
     {
@@ -137,6 +143,11 @@ mod tests {
             "/static/..;/admin",
             "/static/%252e%252e/admin",
             "/static/a%00",
+            "/static/..%3b/admin",
+            "/static/..%3B/..%3B/admin?x=1",
+            "/static/%u002e%u002e/admin",
+            "/health#/../admin",
+            "/static/x#y",
         ] {
             assert!(!p.is_exempt(bad), "{bad}");
         }

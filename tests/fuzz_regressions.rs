@@ -102,17 +102,13 @@ fn token_seed_verifies() {
     }
 }
 
-/// KNOWN BUG (reported, not fixed here): `ExemptPaths::is_exempt` refuses
-/// `%2e`, `%2f`, `%5c` and literal `..;` but not an encoded `;` (`%3B`) nor
-/// the non-standard `%uXXXX` escapes, so `/static/..%3b/admin` and
-/// `/static/%u002e%u002e/admin` are exempt under `/static/*`. An upstream
-/// that percent-decodes before stripping path parameters (what Spring's
-/// StrictHttpFirewall guards against by refusing `%3B`), or that decodes
-/// `%u002e` (IIS, Jetty before 9.4.43), resolves them to `/admin`.
-/// Inputs: tests/regressions/known/exempt_paths/. Remove the `#[ignore]`
-/// once the matcher refuses them.
+/// Found by fuzzing, fixed: `ExemptPaths::is_exempt` used to let an encoded
+/// `;` (`%3B`) and the non-standard `%uXXXX` escapes through, so
+/// `/static/..%3b/admin` and `/static/%u002e%u002e/admin` were exempt under
+/// `/static/*`; an upstream that percent-decodes before stripping path
+/// parameters, or decodes `%u002e` (IIS, old Jetty), resolves them to
+/// `/admin`. Inputs: tests/regressions/known/exempt_paths/.
 #[test]
-#[ignore = "known bug: exempt-path matcher lets %3B and %uXXXX through"]
 fn exempt_paths_known() {
     assert!(
         replay(
