@@ -19,7 +19,8 @@
 //! a hit) whose entries expire when the shared ones do.
 
 use crate::ttl_cache::TtlCache;
-use std::collections::HashSet;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 /// The host's shared key/value store (proxy-wasm shared data).
@@ -29,6 +30,45 @@ pub trait SharedStore {
     /// Writes when `cas` still matches (`0`: unconditionally). `false` on a
     /// CAS mismatch or a host error.
     fn set(&self, key: &str, value: &[u8], cas: u32) -> bool;
+}
+
+/// An in-memory [`SharedStore`] with Envoy's shared-data semantics (CAS on
+/// existing keys, unconditional create for absent ones): for native tests,
+/// fuzzing and benchmarks of the engine.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+    next_cas: Cell<u32>,
+}
+
+impl MemoryStore {
+    /// How many keys the store holds (shared data never shrinks).
+    pub fn len(&self) -> usize {
+        self.map.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.borrow().is_empty()
+    }
+}
+
+impl SharedStore for MemoryStore {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.map.borrow().get(key).cloned()
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> bool {
+        let mut map = self.map.borrow_mut();
+        if let Some((_, current)) = map.get(key) {
+            if cas != 0 && cas != *current {
+                return false;
+            }
+        }
+        let next = self.next_cas.get().wrapping_add(1).max(1);
+        self.next_cas.set(next);
+        map.insert(key.to_owned(), (value.to_vec(), next));
+        true
+    }
 }
 
 const VERSION: u8 = 1;
@@ -359,34 +399,6 @@ impl<V: Clone> SharedCache<V> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    /// Envoy's shared data semantics: CAS on existing keys, unconditional
-    /// create for absent keys.
-    #[derive(Default)]
-    pub struct FakeStore {
-        pub map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-        next_cas: RefCell<u32>,
-    }
-
-    impl SharedStore for FakeStore {
-        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-            self.map.borrow().get(key).cloned()
-        }
-        fn set(&self, key: &str, value: &[u8], cas: u32) -> bool {
-            let mut map = self.map.borrow_mut();
-            if let Some((_, current)) = map.get(key) {
-                if cas != 0 && cas != *current {
-                    return false;
-                }
-            }
-            let mut next = self.next_cas.borrow_mut();
-            *next += 1;
-            map.insert(key.to_owned(), (value.to_vec(), *next));
-            true
-        }
-    }
 
     fn dec(b: &[u8]) -> Option<String> {
         String::from_utf8(b.to_vec()).ok()
@@ -419,7 +431,7 @@ pub(crate) mod tests {
 
     #[test]
     fn one_fetch_across_workers() {
-        let store = FakeStore::default();
+        let store = MemoryStore::default();
         let mut w1: SharedCache<String> = SharedCache::new("t", 8, 8);
         let mut w2: SharedCache<String> = SharedCache::new("t", 8, 8);
         w1.prepare(&store);
@@ -441,7 +453,7 @@ pub(crate) mod tests {
 
     #[test]
     fn stale_claim_is_taken_over() {
-        let store = FakeStore::default();
+        let store = MemoryStore::default();
         let mut w1: SharedCache<String> = SharedCache::new("t", 8, 8);
         let mut w2: SharedCache<String> = SharedCache::new("t", 8, 8);
         w1.prepare(&store);
@@ -452,7 +464,7 @@ pub(crate) mod tests {
 
     #[test]
     fn failures_are_cached_and_expire() {
-        let store = FakeStore::default();
+        let store = MemoryStore::default();
         let mut w1: SharedCache<String> = SharedCache::new("t", 8, 8);
         let mut w2: SharedCache<String> = SharedCache::new("t", 8, 8);
         w1.prepare(&store);
@@ -465,7 +477,7 @@ pub(crate) mod tests {
 
     #[test]
     fn floods_never_evict_a_live_value_and_memory_is_bounded() {
-        let store = FakeStore::default();
+        let store = MemoryStore::default();
         let mut w: SharedCache<String> = SharedCache::new("t", 4, 4);
         w.prepare(&store);
         assert_eq!(w.lookup(&store, "real", 0.0, 5.0, dec), Lookup::Fetch);
@@ -482,7 +494,7 @@ pub(crate) mod tests {
                 w.complete(&store, &kid, Err(1), 31.0, 1.0);
             }
         }
-        assert_eq!(store.map.borrow().len(), 4);
+        assert_eq!(store.len(), 4);
         let mut fresh: SharedCache<String> = SharedCache::new("t", 4, 4);
         assert_eq!(
             fresh.lookup(&store, "real", 2.0, 7.0, dec),
@@ -492,7 +504,7 @@ pub(crate) mod tests {
 
     #[test]
     fn unusable_bytes_read_as_absent() {
-        let store = FakeStore::default();
+        let store = MemoryStore::default();
         let mut w: SharedCache<String> = SharedCache::new("t", 1, 1);
         w.prepare(&store);
         assert_eq!(w.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Fetch);
@@ -504,12 +516,11 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod probing_tests {
-    use super::tests::FakeStore;
     use super::*;
 
     #[test]
     fn many_new_names_across_two_workers_fetch_once_each() {
-        let store = FakeStore::default();
+        let store = MemoryStore::default();
         let mut workers: Vec<SharedCache<String>> =
             (0..2).map(|_| SharedCache::new("t", 128, 128)).collect();
         workers[0].prepare(&store);

@@ -16,14 +16,12 @@ use alb_oidc::engine::{Engine, KeyResponse, RustVerifier, TokenStep, UserStep};
 use alb_oidc::identity::is_safe_header_value;
 use alb_oidc::keys::PublicKey;
 use alb_oidc::paths::ExemptPaths;
-use alb_oidc::shared_cache::SharedStore;
+use alb_oidc::shared_cache::MemoryStore;
 use alb_oidc::token::{self, Token};
 use alb_oidc::users::{self, pb, UserAnswer};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::{EncodePublicKey, LineEnding};
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The fuzzing clock: every seed token is valid at this instant.
@@ -76,32 +74,6 @@ pub fn alb_payload() -> String {
     )
 }
 
-/// Proxy-wasm shared data semantics: CAS on existing keys, unconditional
-/// create for absent ones.
-#[derive(Default, Clone)]
-pub struct FakeStore {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    next_cas: RefCell<u32>,
-}
-
-impl SharedStore for FakeStore {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.map.borrow().get(key).cloned()
-    }
-    fn set(&self, key: &str, value: &[u8], cas: u32) -> bool {
-        let mut map = self.map.borrow_mut();
-        if let Some((_, current)) = map.get(key) {
-            if cas != 0 && cas != *current {
-                return false;
-            }
-        }
-        let mut next = self.next_cas.borrow_mut();
-        *next += 1;
-        map.insert(key.to_owned(), (value.to_vec(), *next));
-        true
-    }
-}
-
 struct Fixtures {
     strict: Config,
     bypass: Config,
@@ -109,7 +81,7 @@ struct Fixtures {
     key: PublicKey,
     pem: String,
     /// A store in which a worker has already fetched and shared `KID`.
-    seeded_store: FakeStore,
+    seeded_store: MemoryStore,
 }
 
 fn parse_config(json: &str) -> Config {
@@ -129,7 +101,7 @@ fn build_fixtures() -> Fixtures {
     ));
     let pem = public_pem();
     let key = PublicKey::from_pem(pem.as_bytes()).expect("fixture key parses");
-    let seeded_store = FakeStore::default();
+    let seeded_store = MemoryStore::default();
     let mut engine = Engine::new(Rc::new(strict.clone()));
     engine.prepare(&seeded_store);
     let (_, fetched) = engine.key_fetched(
@@ -272,7 +244,7 @@ fn assert_identity_safe(step: &TokenStep, config: &Config, raw: &str) {
 
 /// A fresh engine (an empty token cache) on a store where the key for
 /// `KID` is already shared by another worker.
-fn check_with_engine(config: &Config, store: &FakeStore, raw: &str) -> TokenStep {
+fn check_with_engine(config: &Config, store: &MemoryStore, raw: &str) -> TokenStep {
     let mut engine = Engine::new(Rc::new(config.clone()));
     let step = engine.check_token(raw, NOW, store, &RustVerifier);
     assert_identity_safe(&step, config, raw);
@@ -309,7 +281,7 @@ fn check_with_engine(config: &Config, store: &FakeStore, raw: &str) -> TokenStep
 
 /// Finishes a `NeedKey` step as the host would: the fetch answers with the
 /// real key, then the pending token is verified.
-fn finish_fetch(config: &Config, store: &FakeStore, raw: &str) {
+fn finish_fetch(config: &Config, store: &MemoryStore, raw: &str) {
     let mut engine = Engine::new(Rc::new(config.clone()));
     let TokenStep::NeedKey { pending, .. } = engine.check_token(raw, NOW, store, &RustVerifier)
     else {
@@ -448,7 +420,7 @@ pub fn config_target(data: &[u8]) {
     }
     // Building an engine from any accepted configuration works.
     let engine = Engine::new(Rc::new(c));
-    let store = FakeStore::default();
+    let store = MemoryStore::default();
     if engine.config.key_cache_max <= 4096
         && engine
             .config
@@ -687,7 +659,7 @@ pub fn grpc_answer_target(data: &[u8]) {
             None => {}
         }
         // Worker A records the answer in shared data; worker B reads it.
-        let store = FakeStore::default();
+        let store = MemoryStore::default();
         let config = Rc::new(f.with_users.clone());
         let mut a = Engine::new(config.clone());
         let mut b = Engine::new(config);
