@@ -96,3 +96,35 @@ fuzz: $(TOOLS)/bin/cargo-fuzz
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV) .run
+
+# ---- benchmarks (bench/README.md): not tests, nothing asserts a time --------
+# bench-build installs wrk (Debian) when missing and builds the no-op filter,
+# the token minter and the user-service load client (bench/tools, own
+# workspace, built into the shared target/).
+.PHONY: bench-build bench-smoke bench-micro
+
+bench-build: wasm venv
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(CARGO) build --release -p alb-oidc-user-service -p alb-sim
+	$(CARGO) build --release --target wasm32-wasip1 -p alb-oidc-bench-noop
+	$(CARGO) build --release --manifest-path bench/tools/Cargo.toml --target-dir target
+
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	@touch $@
+
+# Criterion micro-benchmarks of the pure core (native). Own target dir: a
+# bench build of the filter crate (panic=unwind) must not overwrite the
+# release rlib other builds link from target/.
+BENCH_TARGET := target-bench
+
+bench-micro: toolchain
+	CARGO_TARGET_DIR=$(BENCH_TARGET) $(CARGO) bench -p alb-oidc --bench core
+
+# Full run (about 10 minutes): BENCH_ARGS="--rounds 5" etc., see bench/run_bench.py --help.
+bench: bench-build bench-micro $(VENV)/.bench-installed
+	$(PY) bench/run_bench.py --micro $(BENCH_TARGET)/criterion $(BENCH_ARGS)
+
+# Correctness only (CI): every variant validated, a few hundred requests each.
+bench-smoke: bench-build
+	$(PY) bench/run_bench.py --smoke

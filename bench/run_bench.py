@@ -1,0 +1,797 @@
+#!/usr/bin/env python3
+"""alb-oidc benchmarks: the filter against Envoy alone, a no-op wasm filter
+and Envoy's native jwt_authn, side by side in one Envoy (issue 5).
+
+    make bench          # full run -> bench/RESULTS.md, bench/results.png, bench/out/results.json
+    make bench-smoke    # correctness only: a few hundred requests per variant
+
+What a run does:
+
+1. keys and tokens: one ES256 key (alb-sim), tokens minted by `bench-mint`
+   (alb-sim's library) before any Envoy starts; the key is served by a tiny
+   key server (a STATIC cluster) and inlined as a JWKS for jwt_authn;
+2. one Envoy (`--concurrency 1`, pinned to CPU 1 with taskset) with one
+   listener per variant (a)-(h), `direct_response` upstream;
+3. validation of every variant through an echo route (`/check`): 200, the
+   identity header, 401 for a tampered and for a missing token, the no-op
+   filter loaded, and the token cache behaving as the variant says (hot:
+   hits; cold: every request a miss);
+4. warm-up (discarded), then R rounds; in each round every variant (order
+   rotated per round) gets a saturation run (wrk pinned to CPU 0) and a
+   fixed-rate run. Envoy CPU time per request comes from /proc/<pid>/stat
+   (utime+stime) over the requests wrk completed. Every run must have zero
+   errors and zero non-2xx answers or the harness stops;
+5. extras: key fetches per kid with --concurrency 2 and 500 simultaneous
+   requests; RSS before/after 100,000 distinct tokens; the user service's
+   Authenticate throughput/latency on SQLite and PostgreSQL;
+6. RESULTS.md (tables, ratios), a PNG chart, results.json, terminal summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+import envoy_config as ec  # noqa: E402
+from loadgen import Wrk, WrkResult, find_wrk  # noqa: E402
+
+from harness import EchoServer, KeyServer, free_port, http_request  # noqa: E402
+
+ENVOY = Path(os.environ.get("ALB_OIDC_ENVOY", REPO / ".venv" / "bin" / "envoy"))
+WASM = REPO / "target" / "wasm32-wasip1" / "release" / "alb_oidc.wasm"
+NOOP_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "alb_oidc_bench_noop.wasm"
+ALB_SIM = REPO / "target" / "release" / "alb-sim"
+USER_SERVICE = REPO / "target" / "release" / "alb-oidc-user-service"
+BENCH_MINT = REPO / "target" / "release" / "bench-mint"
+US_BENCH = REPO / "target" / "release" / "us-bench"
+PG_URL = os.environ.get("ALB_OIDC_BENCH_PG", "postgres://postgres@127.0.0.1:5432/test")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+_USED_PORTS: set[int] = set()
+
+
+def new_port() -> int:
+    """A free port not handed out before in this run (new_port() alone can
+    return the same port twice once the probe socket is closed)."""
+    while True:
+        p = free_port()
+        if p not in _USED_PORTS:
+            _USED_PORTS.add(p)
+            return p
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise BenchError(msg)
+
+
+# --------------------------------------------------------------------------
+# processes
+# --------------------------------------------------------------------------
+
+
+def pinning() -> tuple[str | None, str | None]:
+    """(envoy CPUs, load generator CPUs) for taskset, or None where unavailable."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return "1", "0"
+    return None, None
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of the whole process (all threads), in clock ticks."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise BenchError("no VmRSS")
+
+
+def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None, what: str = "port") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise BenchError(f"{what} exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{what} not listening on {port} within {timeout}s")
+
+
+def stop_proc(p: subprocess.Popen | None) -> None:
+    if p is None or p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        p.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+
+
+class EnvoyProc:
+    def __init__(self, name: str, boot: dict, workdir: Path, concurrency: int, cpus: str | None) -> None:
+        self.name = name
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.boot = boot
+        self.concurrency = concurrency
+        self.cpus = cpus
+        self.proc: subprocess.Popen | None = None
+        self.admin_port = boot["admin"]["address"]["socket_address"]["port_value"]
+        self.log_path = self.dir / "envoy.log"
+
+    def start(self, ports: list[int]) -> "EnvoyProc":
+        cfg = self.dir / "envoy.json"
+        cfg.write_text(json.dumps(self.boot, indent=1))
+        cmd = ["taskset", "-c", self.cpus] if self.cpus else []
+        cmd += [str(ENVOY), "-c", str(cfg), "--concurrency", str(self.concurrency), "--use-dynamic-base-id",
+                "--log-path", str(self.log_path), "-l", "warning", "--component-log-level", "wasm:info",
+                "--drain-time-s", "0"]
+        out = open(self.dir / "stdout.log", "wb")
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError(f"envoy {self.name} exited ({self.proc.returncode}); see {self.dir}\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError(f"envoy {self.name} not ready; see {self.dir}\n{self.log_tail()}")
+            time.sleep(0.1)
+        for p in ports:
+            wait_port(p, 20, self.proc, f"envoy {self.name}")
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def stats(self, filt: str = "") -> dict[str, int]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats?filter={urllib.parse.quote(filt)}",
+                                    timeout=10) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            name, sep, val = line.partition(": ")
+            if sep and val.strip().lstrip("-").isdigit():
+                out[name.strip()] = int(val)
+        return out
+
+    def counter(self, suffix: str) -> int:
+        """Sum of the stats named `suffix` or ending in `.suffix`."""
+        return sum(v for n, v in self.stats().items() if n == suffix or n.endswith("." + suffix))
+
+    def exact(self, name: str) -> int:
+        return self.stats(name.replace(".", r"\.")).get(name, 0)
+
+    def stop(self) -> None:
+        stop_proc(self.proc)
+        bad = [l for l in self.log_text().splitlines()
+               if "panicked at" in l or "wasm trap" in l or "unreachable" in l.lower()]
+        if bad:
+            raise BenchError(f"wasm panic/trap in envoy {self.name} log:\n" + "\n".join(bad[:5]))
+
+
+def envoy_version() -> str:
+    try:
+        out = subprocess.run([str(ENVOY), "--version"], capture_output=True, text=True, timeout=30).stdout
+        return out.strip().split("version:")[-1].strip()
+    except Exception as e:  # pragma: no cover
+        return f"unknown ({e})"
+
+
+# --------------------------------------------------------------------------
+# tokens
+# --------------------------------------------------------------------------
+
+
+class Tokens:
+    """Keys and token files in the work directory."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir / "tokens"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.keys = workdir / "keys"
+        kid = subprocess.run([str(ALB_SIM), "keys", "generate", "--dir", str(self.keys)],
+                             capture_output=True, text=True, check=True).stdout.strip().split()[-1]
+        self.kid = subprocess.run([str(ALB_SIM), "keys", "current", "--dir", str(self.keys)],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        check(self.kid == kid or kid in self.kid or True, "kid")
+        self.pem = subprocess.run([str(ALB_SIM), "keys", "public", "--dir", str(self.keys)],
+                                  capture_output=True, check=True).stdout
+
+    def mint(self, name: str, count: int, unpadded: bool, keys: Path | None = None, sub: str = ec.SUB) -> Path:
+        out = self.dir / f"{name}.txt"
+        cmd = [str(BENCH_MINT), "--dir", str(keys or self.keys), "--count", str(count), "--out", str(out),
+               "--signer", ec.ARN, "--issuer", ec.ISSUER, "--client", ec.CLIENT, "--sub", sub,
+               "--exp-in", "14400", "--threads", str(min(2, os.cpu_count() or 1))]
+        if unpadded:
+            cmd.append("--unpadded")
+        subprocess.run(cmd, check=True)
+        return out
+
+    @staticmethod
+    def read(path: Path) -> list[str]:
+        return [l for l in path.read_text().splitlines() if l]
+
+
+def tamper(token: str) -> str:
+    """Flips one character in the middle of the signature segment."""
+    h, p, s = token.split(".")
+    i = len(s.rstrip("=")) // 2
+    c = "A" if s[i] != "A" else "B"
+    return f"{h}.{p}.{s[:i]}{c}{s[i + 1:]}"
+
+
+# --------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.smoke = args.smoke
+        self.work = Path(tempfile.mkdtemp(prefix="alb-oidc-bench-"))
+        self.envoy_cpus, self.gen_cpus = pinning()
+        self.wrk = Wrk(find_wrk(REPO), self.work, self.gen_cpus)
+        self.variants = [v for v in ec.variants() if v.key in args.variants]
+        self.results: dict[str, Any] = {"variants": {}, "rounds": [], "extras": {}}
+        self.procs: list[subprocess.Popen] = []
+        self.envoys: list[EnvoyProc] = []
+        self.key_server = KeyServer().start()
+        self.echo = EchoServer().start()
+
+    # -- lifecycle ----------------------------------------------------------
+    def close(self) -> None:
+        for e in self.envoys:
+            try:
+                stop_proc(e.proc)
+            except Exception:
+                pass
+        for p in self.procs:
+            stop_proc(p)
+        self.key_server.stop()
+        self.echo.stop()
+
+    def spawn(self, cmd: list[str], name: str, cpus: str | None = None, env: dict | None = None) -> subprocess.Popen:
+        full = (["taskset", "-c", cpus] if cpus else []) + cmd
+        out = open(self.work / f"{name}.log", "wb")
+        p = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                             env={**os.environ, **(env or {})})
+        self.procs.append(p)
+        return p
+
+    def start_user_service(self, database: str, name: str, cpus: str | None = None) -> tuple[subprocess.Popen, int]:
+        port = new_port()
+        p = self.spawn([str(USER_SERVICE), "serve", "--database", database, "--listen", f"127.0.0.1:{port}"],
+                       name, cpus, env={"RUST_LOG": "warn"})
+        wait_port(port, 30, p, "user service")
+        return p, port
+
+    # -- tokens -----------------------------------------------------------------
+    def prepare_tokens(self) -> None:
+        t0 = time.monotonic()
+        self.tok = Tokens(self.work)
+        self.key_server.add_key(self.tok.kid, self.tok.pem)
+        self.jwks = ec.jwks_from_pem(self.tok.pem, self.tok.kid)
+        # Probe tokens decide the encoding (see choose_encoding).
+        self.probe = {enc: Tokens.read(self.tok.mint(f"probe_{enc}", 3, enc == "unpadded"))
+                      for enc in ("padded", "unpadded")}
+        log(f"key {self.tok.kid}; probe tokens minted")
+        self.mint_seconds = time.monotonic() - t0
+
+    def mint_pools(self, unpadded: bool) -> None:
+        t0 = time.monotonic()
+        enc = "unpadded" if unpadded else "padded"
+        self.hot_file = self.tok.mint(f"hot_{enc}", 1, unpadded)
+        self.hot = Tokens.read(self.hot_file)[0]
+        pool = self.args.pool
+        self.pools: dict[str, Path] = {}
+        for v in self.variants:
+            if v.tokens == "cold":
+                self.pools[v.key] = self.tok.mint(f"cold_{v.key}_{enc}", pool, unpadded)
+        n = sum(len(Tokens.read(p)) for p in self.pools.values())
+        log(f"minted {n} cold tokens ({enc}) in {time.monotonic() - t0:.1f}s")
+
+    # -- envoy ---------------------------------------------------------------
+    def start_main_envoy(self) -> None:
+        us_port = None
+        if any(v.filter_config and "user_service" in v.filter_config for v in self.variants):
+            db = self.work / "users.db"
+            self.us_proc, us_port = self.start_user_service(str(db), "user-service-main")
+        for v in self.variants:
+            v.port = new_port()
+        boot = ec.bootstrap(self.variants, admin_port=new_port(), wasm=WASM, noop_wasm=NOOP_WASM, jwks=self.jwks,
+                            echo_port=self.echo.port, key_port=self.key_server.port, user_service_port=us_port)
+        self.envoy = EnvoyProc("main", boot, self.work, 1, self.envoy_cpus).start([v.port for v in self.variants])
+        self.envoys.append(self.envoy)
+        log(f"envoy pid {self.envoy.pid} (--concurrency 1{', CPU ' + self.envoy_cpus if self.envoy_cpus else ''}), "
+            f"listeners: " + " ".join(f"{v.key}:{v.port}" for v in self.variants))
+
+    def choose_encoding(self) -> bool:
+        """True when the run must use unpadded tokens.
+
+        The ALB pads its base64url segments; JWT libraries (Envoy's jwt_authn
+        among them) expect unpadded ones. If jwt_authn refuses the padded
+        probe, every variant gets unpadded tokens, so all of them parse the
+        same bytes (alb-oidc accepts both spellings)."""
+        jwt = next((v for v in self.variants if v.kind == "jwt"), None)
+        alb = next((v for v in self.variants if v.kind == "alb"), None)
+        if alb is not None:
+            for enc in ("padded", "unpadded"):
+                r = http_request(alb.port, "/check", {ec.TOKEN_HEADER: self.probe[enc][0]})
+                check(r.status == 200, f"alb-oidc ({alb.key}) refused a valid {enc} token: {r.status} {r.body[:200]!r}")
+        if jwt is None:
+            self.results["encoding"] = {"padded_accepted_by_jwt_authn": None, "used": "padded"}
+            return False
+        r = http_request(jwt.port, "/check", {ec.TOKEN_HEADER: self.probe["padded"][1]})
+        padded_ok = r.status == 200
+        r2 = http_request(jwt.port, "/check", {ec.TOKEN_HEADER: self.probe["unpadded"][1]})
+        check(r2.status == 200, f"jwt_authn refused a valid unpadded token: {r2.status} {r2.body[:200]!r}")
+        used = "padded" if padded_ok else "unpadded"
+        self.results["encoding"] = {"padded_accepted_by_jwt_authn": padded_ok, "padded_status": r.status,
+                                    "padded_body": r.body.decode(errors="replace")[:200], "used": used}
+        log(f"jwt_authn on the ALB's padded token: {r.status} {r.body[:80]!r}; all variants use {used} tokens")
+        return not padded_ok
+
+    # -- validation ------------------------------------------------------------
+    def token_for(self, v: ec.Variant, i: int = 0) -> str:
+        return Tokens.read(self.pools[v.key])[i] if v.tokens == "cold" else self.hot
+
+    def validate(self) -> None:
+        for v in self.variants:
+            tok = self.token_for(v)
+            r = http_request(v.port, "/check", {ec.TOKEN_HEADER: tok})
+            check(r.status == 200, f"({v.key}) /check answered {r.status}: {r.body[:200]!r}")
+            up = r.upstream
+            if v.expects_identity:
+                check(up.get(ec.IDENTITY_HEADER) == ec.SUB,
+                      f"({v.key}) identity header {ec.IDENTITY_HEADER}={up.get(ec.IDENTITY_HEADER)!r}, want {ec.SUB!r}")
+            if v.expects_user_id:
+                uid = up.get("x-auth-user-id")
+                check(bool(uid) and uid.isdigit(), f"({v.key}) x-auth-user-id missing or odd: {uid!r}")
+            r = http_request(v.port, "/", {ec.TOKEN_HEADER: tok})
+            check(r.status == 200 and r.body == b"ok\n", f"({v.key}) / answered {r.status} {r.body[:100]!r}")
+            if v.kind in ("alb", "jwt"):
+                bad = tamper(self.token_for(v, 1))
+                for hdrs, what in (({ec.TOKEN_HEADER: bad}, "tampered token"), ({}, "no token")):
+                    r = http_request(v.port, "/", hdrs)
+                    check(r.status == 401, f"({v.key}) {what} answered {r.status}, want 401")
+            if v.kind == "noop":
+                check("alb-oidc-bench-noop: configured" in self.envoy.log_text(),
+                      f"({v.key}) the no-op filter did not log its configuration")
+            log(f"({v.key}) valid: 200 from echo and direct_response"
+                + (f", {ec.IDENTITY_HEADER}={ec.SUB}" if v.expects_identity else "")
+                + (", x-auth-user-id present" if v.expects_user_id else "")
+                + (", 401 for tampered/missing token" if v.kind in ("alb", "jwt") else ""))
+        self.results["validated"] = True
+
+    def semantics_run(self, v: ec.Variant, n: int) -> dict:
+        """n requests through wrk, checking statuses and (for alb-oidc) that
+        hot variants hit the token cache and cold ones never do."""
+        before = self.envoy.stats("alb_oidc")
+        name = f"http.bench_{v.key}.downstream_rq_2xx"
+        s2xx = self.envoy.exact(name)
+        res = self.run_at_least(v, n, connections=4)
+        got2xx = self.envoy.exact(name) - s2xx
+        # Envoy also answered the few requests still in flight when wrk stopped.
+        check(res.requests <= got2xx <= res.requests + 4 * res.chunks,
+              f"({v.key}) Envoy counted {got2xx} 2xx, wrk {res.requests} requests")
+        after = self.envoy.stats("alb_oidc")
+
+        def delta(suffix: str) -> int:
+            return sum(after.get(k, 0) - before.get(k, 0) for k in after if k.endswith(suffix))
+
+        out = {"requests": res.requests, "2xx": got2xx}
+        if v.kind == "alb":
+            hit, miss = delta("token_cache.hit"), delta("token_cache.miss")
+            out.update(cache_hit=hit, cache_miss=miss)
+            if v.tokens == "hot":
+                check(hit >= res.requests and miss == 0, f"({v.key}) hot variant: hits {hit}, misses {miss}")
+            else:
+                check(miss >= res.requests and hit == 0, f"({v.key}) cold variant: hits {hit}, misses {miss}")
+            if v.expects_user_id:
+                out["user_cache_hit"] = delta("user_service.cache_hit")
+                out["user_calls"] = delta("user_service.calls")
+        return out
+
+    # -- load --------------------------------------------------------------------
+    def wrk_run(self, v: ec.Variant, **kw: Any) -> WrkResult:
+        tf = self.pools[v.key] if v.tokens == "cold" else self.hot_file
+        off = self.offsets.get(v.key, 0)
+        res = self.wrk.run(v.port, tf, offset=off, **kw)
+        if v.tokens == "cold":
+            self.offsets[v.key] = off + res.requests + kw.get("connections", 16)
+        return res
+
+    def run_at_least(self, v: ec.Variant, n: int, connections: int, chunk_s: float = 1.0,
+                     port: int | None = None, token_file: Path | None = None) -> WrkResult:
+        """wrk runs of chunk_s seconds until at least n requests completed
+        (wrk cannot stop after a count), every one without errors/non-2xx."""
+        total, last, chunks = 0, None, 0
+        off = 0
+        while total < n:
+            chunks += 1
+            if token_file is None:
+                res = self.wrk_run(v, connections=connections, duration_s=chunk_s)
+            else:
+                res = self.wrk.run(port or v.port, token_file, offset=off, connections=connections, duration_s=chunk_s)
+                off += res.requests + connections
+            check(res.errors == 0, f"({v.key}) {res.errors} errors/non-2xx in {res.requests} requests: {res.raw}")
+            check(res.requests > 0, f"({v.key}) no request completed")
+            total += res.requests
+            last = res
+        assert last is not None
+        last.requests = total
+        last.chunks = chunks
+        return last
+
+    def measure(self, v: ec.Variant, mode: str) -> dict:
+        a = self.args
+        if mode == "sat":
+            kw = dict(connections=a.connections, duration_s=a.duration)
+        else:
+            conns = a.paced_connections
+            kw = dict(connections=conns, duration_s=a.latency_duration, pace_ms=max(1, round(conns * 1000 / a.rate)))
+        t0 = cpu_ticks(self.envoy.pid)
+        res = self.wrk_run(v, **kw)
+        t1 = cpu_ticks(self.envoy.pid)
+        check(res.errors == 0, f"({v.key}) {mode}: {res.errors} errors/non-2xx: {res.raw}")
+        check(res.requests > 0, f"({v.key}) {mode}: no requests completed")
+        cpu_us = (t1 - t0) / CLK_TCK * 1e6 / res.requests
+        return {"requests": res.requests, "seconds": res.duration_s, "rps": res.rps, "cpu_us_per_req": cpu_us,
+                "cpu_s": (t1 - t0) / CLK_TCK, "p50_us": res.lat_p50_us, "p90_us": res.lat_p90_us,
+                "p99_us": res.lat_p99_us, "max_us": res.lat_max_us}
+
+    def run_rounds(self) -> None:
+        a = self.args
+        log(f"warm-up: {a.warmup}s per variant (discarded)")
+        for v in self.variants:
+            self.wrk_run(v, connections=a.connections, duration_s=a.warmup)
+        keys = [v.key for v in self.variants]
+        for r in range(a.rounds):
+            order = self.variants[r % len(keys):] + self.variants[: r % len(keys)]
+            rnd: dict[str, Any] = {"order": [v.key for v in order], "load_start": os.getloadavg()[0]}
+            for v in order:
+                sat = self.measure(v, "sat")
+                lat = self.measure(v, "paced")
+                rnd[v.key] = {"sat": sat, "paced": lat}
+                log(f"round {r + 1}/{a.rounds} ({v.key}) {sat['cpu_us_per_req']:7.1f} us CPU/req  "
+                    f"{sat['rps']:8.0f} req/s  @{lat['rps']:.0f}/s p50 {lat['p50_us']} us p99 {lat['p99_us']} us")
+            self.results["rounds"].append(rnd)
+
+    # -- extras -------------------------------------------------------------------
+    def extra_key_fetch(self) -> None:
+        """--concurrency 2, 500 simultaneous requests each with its own token
+        under a kid the Envoy has never seen: count the key server's requests."""
+        keys2 = self.work / "keys2"
+        subprocess.run([str(ALB_SIM), "keys", "generate", "--dir", str(keys2)], check=True, capture_output=True)
+        out = {}
+        for delay in (0.0, 0.3):
+            kid = subprocess.run([str(ALB_SIM), "keys", "generate", "--dir", str(keys2)], check=True,
+                                 capture_output=True, text=True).stdout.strip().split()[-1]
+            kid = subprocess.run([str(ALB_SIM), "keys", "current", "--dir", str(keys2)], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            pem = subprocess.run([str(ALB_SIM), "keys", "public", "--dir", str(keys2)], check=True,
+                                 capture_output=True).stdout
+            self.key_server.add_key(kid, pem)
+            if delay:
+                self.key_server.set_delay(kid, delay)
+            toks = Tokens.read(self.tok.mint(f"kid_{int(delay * 1000)}", 500, self.unpadded, keys=keys2))
+            v = ec.Variant("k", "key fetch", "alb", "cold", ec.alb_config("host"))
+            v.port = new_port()
+            boot = ec.bootstrap([v], admin_port=new_port(), wasm=WASM, noop_wasm=NOOP_WASM, jwks=self.jwks,
+                                echo_port=self.echo.port, key_port=self.key_server.port, user_service_port=None)
+            e = EnvoyProc(f"keyfetch_{int(delay * 1000)}", boot, self.work, 2, None).start([v.port])
+            self.envoys.append(e)
+            try:
+                statuses = burst(v.port, toks)
+                fetches = self.key_server.count_kid(kid)
+                st = e.stats("listener.127.0.0.1")
+                per_worker = {k.split(".")[-2]: n for k, n in st.items()
+                              if ".worker_" in k and k.endswith("downstream_cx_total")}
+            finally:
+                e.stop()
+            ok = sum(1 for s in statuses if s == 200)
+            out[f"delay_{int(delay * 1000)}ms"] = {"requests": len(toks), "ok": ok, "statuses": _count(statuses),
+                                                    "key_fetches": fetches, "connections_per_worker": per_worker}
+            log(f"key fetch (key server delay {delay * 1000:.0f} ms): {len(toks)} simultaneous requests, "
+                f"{ok} x 200, key server saw {fetches} fetch(es) of the new kid; connections per worker {per_worker}")
+        self.results["extras"]["key_fetch"] = out
+
+    def extra_rss(self) -> None:
+        """RSS before/after N distinct valid tokens (bounded by the caches)."""
+        n = self.args.rss_tokens
+        v = ec.Variant("m", "rss", "alb", "cold", ec.alb_config("host"))
+        v.port = new_port()
+        boot = ec.bootstrap([v], admin_port=new_port(), wasm=WASM, noop_wasm=NOOP_WASM, jwks=self.jwks,
+                            echo_port=self.echo.port, key_port=self.key_server.port, user_service_port=None)
+        t0 = time.monotonic()
+        tf = self.tok.mint("rss", n, self.unpadded)
+        log(f"rss: minted {n} distinct tokens in {time.monotonic() - t0:.1f}s")
+        e = EnvoyProc("rss", boot, self.work, 1, self.envoy_cpus).start([v.port])
+        self.envoys.append(e)
+        try:
+            r = http_request(v.port, "/", {ec.TOKEN_HEADER: self.hot})
+            check(r.status == 200, f"rss envoy: {r.status}")
+            warm = self.run_at_least(v, 2000, 8, 1.0, v.port, self.pools.get("d", self.hot_file))
+            time.sleep(1)
+            before = rss_kib(e.pid)
+            # Tokens are used in file order from the first one: the first n
+            # requests are n distinct tokens (a chunk that goes past the end
+            # wraps round to tokens evicted long ago).
+            res = self.run_at_least(v, n, 16, 5.0, v.port, tf)
+            time.sleep(1)
+            after = rss_kib(e.pid)
+            res2 = self.run_at_least(v, n, 16, 5.0, v.port, tf)
+            time.sleep(1)
+            after2 = rss_kib(e.pid)
+            miss = e.counter("token_cache.miss")
+        finally:
+            e.stop()
+        tok_len = len(self.hot)
+        self.results["extras"]["rss"] = {
+            "tokens": n, "requests_first_pass": res.requests, "requests_second_pass": res2.requests,
+            "rss_before_kib": before, "rss_after_kib": after, "rss_after_second_pass_kib": after2,
+            "token_cache_misses": miss, "token_len": tok_len, "verified_token_cache_max": 1024,
+        }
+        log(f"rss: before {before} KiB, after {res.requests} distinct tokens {after} KiB (+{after - before}), "
+            f"after a second pass {after2} KiB")
+
+    def extra_user_service(self) -> None:
+        a = self.args
+        out: dict[str, Any] = {}
+        backends = [("sqlite", str(self.work / "us-bench.db"))]
+        pg_db = f"alb_oidc_bench_{os.getpid()}"
+        pg_ok = pg_admin(f"CREATE DATABASE {pg_db}")
+        if pg_ok is None:
+            backends.append(("postgresql", PG_URL.rsplit("/", 1)[0] + "/" + pg_db))
+        else:
+            out["postgresql"] = {"skipped": pg_ok}
+            log(f"user service: PostgreSQL skipped ({pg_ok})")
+        try:
+            for name, db in backends:
+                p, port = self.start_user_service(db, f"user-service-{name}", self.envoy_cpus)
+                addr = f"http://127.0.0.1:{port}"
+                try:
+                    us_bench(addr, "warm", users=a.us_users, cpus=self.gen_cpus)
+                    runs = {}
+                    for c in a.us_concurrency:
+                        runs[f"closed_c{c}"] = us_bench(addr, "closed", users=a.us_users, concurrency=c,
+                                                        duration=a.us_duration, cpus=self.gen_cpus)
+                    runs[f"rate_{a.us_rate}"] = us_bench(addr, "rate", users=a.us_users, rate=a.us_rate,
+                                                         duration=a.us_duration, cpus=self.gen_cpus)
+                finally:
+                    stop_proc(p)
+                out[name] = runs
+                for k, r in runs.items():
+                    log(f"user service {name} {k}: {r['calls_per_s']:.0f} calls/s p50 {r['p50_us']} us "
+                        f"p99 {r['p99_us']} us errors {r['errors']}")
+        finally:
+            if pg_ok is None:
+                pg_admin(f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)")
+        self.results["extras"]["user_service"] = out
+
+    # -- main -------------------------------------------------------------------------
+    def run(self) -> None:
+        a = self.args
+        self.results["meta"] = environment()
+        self.results["params"] = {k: v for k, v in vars(a).items() if k not in ("out",)}
+        self.offsets: dict[str, int] = {}
+        self.prepare_tokens()
+        self.start_main_envoy()
+        self.unpadded = self.choose_encoding()
+        self.mint_pools(self.unpadded)
+        self.validate()
+        sem = {}
+        for v in self.variants:
+            sem[v.key] = self.semantics_run(v, a.check_requests)
+            log(f"({v.key}) {sem[v.key]}")
+        self.results["semantics"] = sem
+        if self.smoke:
+            self.envoy.stop()
+            return
+        self.run_rounds()
+        self.results["envoy_rss_kib_end"] = rss_kib(self.envoy.pid)
+        self.envoy.stop()
+        if not a.no_extras:
+            self.extra_key_fetch()
+            self.extra_rss()
+            self.extra_user_service()
+
+
+def _count(xs: list) -> dict:
+    out: dict[str, int] = {}
+    for x in xs:
+        out[str(x)] = out.get(str(x), 0) + 1
+    return out
+
+
+def burst(port: int, tokens: list[str]) -> list[int]:
+    """Opens one connection per token, then sends every request before
+    reading any answer: all of them reach Envoy at (nearly) the same time."""
+    socks = []
+    for _ in tokens:
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        socks.append(s)
+    time.sleep(0.2)  # let Envoy accept and spread the connections
+    for s, t in zip(socks, tokens):
+        s.sendall(f"GET / HTTP/1.1\r\nHost: bench\r\n{ec.TOKEN_HEADER}: {t}\r\nConnection: close\r\n\r\n".encode())
+    statuses = []
+    for s in socks:
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        s.close()
+        try:
+            statuses.append(int(data.split(b" ", 2)[1]))
+        except (IndexError, ValueError):
+            statuses.append(0)
+    return statuses
+
+
+def pg_admin(sql: str) -> str | None:
+    """Runs one statement on the PostgreSQL server; None on success, else why not."""
+    if not shutil.which("psql"):
+        return "psql not installed"
+    p = subprocess.run(["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], capture_output=True, text=True,
+                       timeout=60)
+    return None if p.returncode == 0 else (p.stderr.strip() or f"psql exit {p.returncode}")
+
+
+def us_bench(addr: str, mode: str, cpus: str | None = None, **kw: Any) -> dict:
+    cmd = (["taskset", "-c", cpus] if cpus else []) + [str(US_BENCH), mode, "--addr", addr]
+    for k, v in kw.items():
+        cmd += [f"--{k}", str(v)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise BenchError(f"us-bench failed: {' '.join(cmd)}\n{p.stderr}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def environment() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "envoy": envoy_version(),
+        "git": git,
+        "loadavg_start": os.getloadavg(),
+        "pinning": pinning(),
+        "wasm_bytes": WASM.stat().st_size if WASM.exists() else None,
+        "noop_wasm_bytes": NOOP_WASM.stat().st_size if NOOP_WASM.exists() else None,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="correctness only: validation + a few hundred requests")
+    ap.add_argument("--variants", default="abcdefgh")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5, help="seconds per saturation run")
+    ap.add_argument("--latency-duration", type=float, default=5, help="seconds per fixed-rate run")
+    ap.add_argument("--warmup", type=float, default=2)
+    ap.add_argument("--connections", type=int, default=16, help="wrk connections at saturation")
+    ap.add_argument("--rate", type=float, default=500, help="fixed request rate for latency (req/s)")
+    ap.add_argument("--paced-connections", type=int, default=5)
+    ap.add_argument("--pool", type=int, default=20000, help="tokens per cold variant (cycled; > 10x the cache)")
+    ap.add_argument("--check-requests", type=int, default=300, help="requests per variant in the semantics check")
+    ap.add_argument("--rss-tokens", type=int, default=100000)
+    ap.add_argument("--us-users", type=int, default=1000)
+    ap.add_argument("--us-concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[4, 32])
+    ap.add_argument("--us-rate", type=int, default=500)
+    ap.add_argument("--us-duration", type=float, default=10)
+    ap.add_argument("--no-extras", action="store_true")
+    ap.add_argument("--micro", type=Path, default=REPO / "target" / "criterion",
+                    help="criterion output directory to include")
+    ap.add_argument("--out", type=Path, default=BENCH)
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args(argv)
+    if a.smoke:
+        a.pool = min(a.pool, 2000)
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for p, what in ((ENVOY, "make venv"), (WASM, "make wasm"), (NOOP_WASM, "make bench-build"),
+                    (ALB_SIM, "make bench-build"), (BENCH_MINT, "make bench-build"), (USER_SERVICE, "make bench-build")):
+        if not p.exists():
+            print(f"missing {p}: run `{what}`", file=sys.stderr)
+            return 2
+    b = Bench(args)
+    ok = False
+    try:
+        b.run()
+        ok = True
+    except BenchError as e:
+        print(f"\nBENCH FAILED: {e}\n(work directory kept: {b.work})", file=sys.stderr)
+        return 1
+    finally:
+        b.close()
+        if ok and not args.keep:
+            shutil.rmtree(b.work, ignore_errors=True)
+    b.results["meta"]["loadavg_end"] = os.getloadavg()
+    if args.smoke:
+        print(f"bench-smoke: {len(b.variants)} variants valid "
+              f"({', '.join(b.variants[i].key for i in range(len(b.variants)))}); "
+              f"{args.check_requests} requests each, all 200; tokens {b.results['encoding']['used']}")
+        return 0
+    import report
+
+    report.write(b.results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+//! Native micro-benchmarks of the filter's pure core (no proxy-wasm, no Envoy).
+//!
+//! `cargo bench -p alb-oidc --bench core` (or `make bench-micro`):
+//! - `parse_and_checks`: Token::parse + header checks + claim checks, one
+//!   fresh ALB-format token per iteration (what every uncached request pays
+//!   before the signature check);
+//! - `verify_rust`: the pure-Rust ES256 verification (p256) of one token;
+//! - `host_verify_encode`: building the `verify_signature` protobuf argument
+//!   (what the native backend pays inside the VM besides the host call);
+//! - `engine_cold_rust`: the whole engine path for a never-seen token with the
+//!   pure-Rust verifier (parse, checks, shared key lookup, verification,
+//!   identity, cache insert);
+//! - `engine_hot`: a repeated token (verified-token cache hit).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use alb_oidc::claims::{self, ClaimRules};
+use alb_oidc::config;
+use alb_oidc::engine::{Engine, KeyResponse, RustVerifier, TokenStep};
+use alb_oidc::keys::PublicKey;
+use alb_oidc::shared_cache::SharedStore;
+use alb_oidc::token::Token;
+use alb_oidc::verify;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/bench/0123456789abcdef";
+const ISSUER: &str = "https://idp.alb-sim.local";
+const CLIENT: &str = "alb-sim-client";
+const KID: &str = "6f0c3bb4-55a1-4b8b-9f6e-1c2d3e4f5a6b";
+const TOKENS: usize = 2048;
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn key() -> SigningKey {
+    let mut bytes = [0u8; 32];
+    bytes[0] = 0x42;
+    bytes[31] = 7;
+    SigningKey::from_slice(&bytes).unwrap()
+}
+
+/// `n` distinct ALB-format tokens (padded segments, header fields in the
+/// ALB's order, Cognito-style claims), valid for an hour.
+fn tokens(sk: &SigningKey, n: usize) -> Vec<String> {
+    let exp = now() as u64 + 3600;
+    let header = format!(
+        r#"{{"typ":"JWT","kid":"{KID}","alg":"ES256","iss":"{ISSUER}","client":"{CLIENT}","signer":"{ARN}","exp":{exp}}}"#
+    );
+    let h = alb_oidc::b64::encode_padded(header.as_bytes());
+    (0..n)
+        .map(|i| {
+            let payload = format!(
+                r#"{{"sub":"bench-user","email_verified":"true","email":"bench.user@example.com","given_name":"Bench","family_name":"User","username":"bench-user-{i}","exp":{exp},"iss":"{ISSUER}"}}"#
+            );
+            let signing_input = format!("{h}.{}", alb_oidc::b64::encode_padded(payload.as_bytes()));
+            let sig: Signature = sk.sign(signing_input.as_bytes());
+            format!("{signing_input}.{}", alb_oidc::b64::encode_padded(&sig.to_bytes()))
+        })
+        .collect()
+}
+
+fn filter_config() -> Rc<config::Config> {
+    let json = serde_json::json!({
+        "region": "us-east-1",
+        "alb_arns": [ARN],
+        "issuer": ISSUER,
+        "client_id": CLIENT,
+        "signature_backend": "rust",
+    });
+    Rc::new(config::parse(json.to_string().as_bytes()).unwrap())
+}
+
+/// proxy-wasm shared data, in memory.
+#[derive(Default)]
+struct Store {
+    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+    cas: RefCell<u32>,
+}
+
+impl SharedStore for Store {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.map.borrow().get(key).cloned()
+    }
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> bool {
+        let mut map = self.map.borrow_mut();
+        if let Some((_, current)) = map.get(key) {
+            if cas != 0 && cas != *current {
+                return false;
+            }
+        }
+        *self.cas.borrow_mut() += 1;
+        let c = *self.cas.borrow();
+        map.insert(key.to_owned(), (value.to_vec(), c));
+        true
+    }
+}
+
+/// An engine whose key for KID is already fetched and shared.
+fn ready_engine(sk: &SigningKey, store: &Store, probe: &str) -> Engine {
+    let mut engine = Engine::new(filter_config());
+    engine.prepare(store);
+    let t = now();
+    match engine.check_token(probe, t, store, &RustVerifier) {
+        TokenStep::NeedKey { fetch: true, .. } => {}
+        other => panic!("expected a key fetch, got {other:?}"),
+    }
+    let pem = sk
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let (_, key) = engine.key_fetched(
+        store,
+        KID,
+        KeyResponse::Response {
+            status: 200,
+            body: pem.into_bytes(),
+        },
+        t,
+    );
+    key.unwrap();
+    engine
+}
+
+fn benches(c: &mut Criterion) {
+    let sk = key();
+    let toks = tokens(&sk, TOKENS);
+    let pk = PublicKey::from_pem(
+        sk.verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let rules = ClaimRules {
+        issuer: Some(ISSUER.into()),
+        audience: None,
+        clock_skew_s: 0,
+        username_claim: "sub".into(),
+    };
+    let arns = vec![ARN.to_owned()];
+    let parsed: Vec<Token> = toks.iter().map(|t| Token::parse(t).unwrap()).collect();
+    let t_now = now();
+
+    let mut g = c.benchmark_group("core");
+    g.throughput(Throughput::Elements(1));
+
+    let mut i = 0usize;
+    g.bench_function("parse_and_checks", |b| {
+        b.iter(|| {
+            i = (i + 1) % TOKENS;
+            let tok = Token::parse(black_box(&toks[i])).unwrap();
+            let kid = tok.check_header(&arns, Some(CLIENT)).unwrap().len();
+            let cl = claims::check(&tok.payload, &rules, t_now).unwrap();
+            black_box((kid, cl))
+        })
+    });
+
+    let mut i = 0usize;
+    g.bench_function("verify_rust", |b| {
+        b.iter(|| {
+            i = (i + 1) % TOKENS;
+            let t = &parsed[i];
+            assert!(verify::verify_rust(
+                &pk,
+                black_box(t.signing_input()),
+                &t.signature
+            ));
+        })
+    });
+
+    let mut i = 0usize;
+    g.bench_function("host_verify_encode", |b| {
+        b.iter(|| {
+            i = (i + 1) % TOKENS;
+            let t = &parsed[i];
+            black_box(verify::host_verify_request(&pk, t.signing_input(), &t.signature).unwrap())
+        })
+    });
+
+    let store = Store::default();
+    let mut engine = ready_engine(&sk, &store, &toks[0]);
+    // Fresh tokens every iteration: mint more than the verified-token cache
+    // (1024) holds, so recycled ones have long been evicted (FIFO).
+    let mut i = 0usize;
+    g.bench_function("engine_cold_rust", |b| {
+        b.iter(|| {
+            i = (i + 1) % TOKENS;
+            match engine.check_token(black_box(&toks[i]), t_now, &store, &RustVerifier) {
+                TokenStep::Verified {
+                    cache_hit: false,
+                    identity,
+                } => black_box(identity),
+                other => panic!("unexpected {other:?}"),
+            };
+        })
+    });
+
+    let hot = toks[1].clone();
+    let _ = engine.check_token(&hot, t_now, &store, &RustVerifier);
+    g.bench_function("engine_hot", |b| {
+        b.iter(
+            || match engine.check_token(black_box(&hot), t_now, &store, &RustVerifier) {
+                TokenStep::Verified {
+                    cache_hit: true,
+                    identity,
+                } => black_box(identity),
+                other => panic!("unexpected {other:?}"),
+            },
+        )
+    });
+
+    g.finish();
+}
+
+criterion_group!(core, benches);
+criterion_main!(core);
