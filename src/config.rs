@@ -113,6 +113,10 @@ pub struct Config {
     /// Every header name the filter injects; each is removed from every
     /// incoming request before anything else happens.
     pub managed_headers: Vec<String>,
+    /// What the filter removes from every incoming request (lower case):
+    /// `managed_headers`, plus the ALB's headers and `token_header` (after
+    /// the token is read) with `strip_alb_headers`.
+    pub strip_names: Vec<String>,
 }
 
 /// The headers an ALB adds; forwarded unless `strip_alb_headers`.
@@ -381,9 +385,20 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         headers.name.clone(),
     ];
     managed_headers.extend(claim_headers.iter().map(|(_, header)| header.clone()));
+    let mut strip_names: Vec<String> = managed_headers
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    if raw.strip_alb_headers {
+        strip_names.extend(ALB_HEADERS.iter().map(|h| h.to_string()));
+        strip_names.push(token_header.to_ascii_lowercase());
+    }
+    strip_names.sort();
+    strip_names.dedup();
 
     Ok(Config {
         managed_headers,
+        strip_names,
         region,
         alb_arns,
         issuer: raw.issuer,

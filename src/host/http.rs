@@ -3,8 +3,8 @@
 
 use super::metrics::Counter;
 use super::worker::{Verdict, Worker};
-use crate::config::ALB_HEADERS;
 use crate::denial::Denial;
+use crate::header_map;
 use crate::users::UserAnswer;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -32,7 +32,27 @@ fn request_header(name: &str) -> Option<Result<String, ()>> {
     super::raw::header_text(MapType::HttpRequestHeaders, name)
 }
 
-use super::raw::{add_request_header, remove_request_header};
+use super::raw::{add_request_header, remove_request_header, remove_request_header_bytes};
+
+/// Removes every request header whose name folds to one of `names`. One host
+/// call lists the headers; removals happen only for names present (usually
+/// none). Should the host's list be unreadable, each name is removed as
+/// spelled, which still covers every spelling Envoy forwards with dashes.
+fn strip_managed(names: &[String]) {
+    let listed = super::raw::header_pairs(MapType::HttpRequestHeaders);
+    match listed.as_deref().and_then(header_map::parse_pairs) {
+        Some(pairs) => {
+            for name in header_map::names_to_strip(&pairs, names) {
+                remove_request_header_bytes(name);
+            }
+        }
+        None => {
+            for name in names {
+                remove_request_header(name);
+            }
+        }
+    }
+}
 
 /// Carries out a verdict on the request of the current (effective) context.
 /// Returns the action for a context deciding its own request.
@@ -76,19 +96,10 @@ impl AuthHttp {
     fn decide(&self, worker: &Rc<RefCell<Worker>>) -> Verdict {
         let mut w = worker.borrow_mut();
         let config = w.engine.config.clone();
-        // Identity headers are only ever set by this filter.
-        for name in &config.managed_headers {
-            remove_request_header(name);
-        }
         let token = request_header(&config.token_header);
-        if config.strip_alb_headers {
-            for name in ALB_HEADERS
-                .iter()
-                .chain(std::iter::once(&config.token_header.as_str()))
-            {
-                remove_request_header(name);
-            }
-        }
+        // Identity headers are only ever set by this filter: every client
+        // copy goes, in any case and with `_` for `-` (see header_map).
+        strip_managed(&config.strip_names);
         if !config.exempt_paths.is_empty() {
             // A path that is not UTF-8 is never exempt.
             let path = request_header(":path")

@@ -45,6 +45,34 @@ pub fn header_bytes(map: MapType, name: &str) -> Option<Vec<u8>> {
     }
 }
 
+#[allow(clashing_extern_declarations)]
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
+}
+
+/// Every header of `map`, serialized (see `header_map::parse_pairs`);
+/// `None` on any host error.
+pub fn header_pairs(map: MapType) -> Option<Vec<u8>> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: as in `header_bytes`: host-allocated through our allocator,
+    // ownership passes to us.
+    unsafe {
+        if proxy_get_header_map_pairs(map as u32, &mut data, &mut size) != 0 {
+            return None;
+        }
+        if data.is_null() {
+            return Some(Vec::new());
+        }
+        Some(Vec::from_raw_parts(data, size, size))
+    }
+}
+
 /// A header value that must be text (tokens, paths, statuses): non-UTF-8
 /// values read as `Err(())` so callers can refuse them.
 pub fn header_text(map: MapType, name: &str) -> Option<Result<String, ()>> {
@@ -112,6 +140,12 @@ pub fn add_request_header(name: &str, value: &str) {
 
 /// Removes every value of a request header; errors are ignored.
 pub fn remove_request_header(name: &str) {
+    remove_request_header_bytes(name.as_bytes());
+}
+
+/// Removes every value of a request header named by raw bytes (a name read
+/// from the request itself); errors are ignored.
+pub fn remove_request_header_bytes(name: &[u8]) {
     // SAFETY: as above.
     unsafe {
         proxy_remove_header_map_value(
