@@ -4,7 +4,9 @@
 //! - `parse_and_checks`: Token::parse + header checks + claim checks, one
 //!   fresh ALB-format token per iteration (what every uncached request pays
 //!   before the signature check);
-//! - `verify_rust`: the pure-Rust ES256 verification (p256) of one token;
+//! - `verify_rust`: the pure-Rust ES256 verification of one token, with the
+//!   key's fixed-base table (src/fixed_base.rs), and `verify_p256_generic`:
+//!   the same with `p256::ecdsa::VerifyingKey::verify` (the baseline it replaces);
 //! - `host_verify_encode`: building the `verify_signature` protobuf argument
 //!   (what the native backend pays inside the VM besides the host call);
 //! - `engine_cold_rust`: the whole engine path for a never-seen token with the
@@ -17,15 +19,13 @@ use alb_oidc::claims::{self, ClaimRules};
 use alb_oidc::config;
 use alb_oidc::engine::{Engine, KeyResponse, RustVerifier, TokenStep};
 use alb_oidc::keys::PublicKey;
-use alb_oidc::shared_cache::SharedStore;
+use alb_oidc::shared_cache::MemoryStore as Store;
 use alb_oidc::token::Token;
 use alb_oidc::verify;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::{EncodePublicKey, LineEnding};
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -80,31 +80,6 @@ fn filter_config() -> Rc<config::Config> {
         "signature_backend": "rust",
     });
     Rc::new(config::parse(json.to_string().as_bytes()).unwrap())
-}
-
-/// proxy-wasm shared data, in memory.
-#[derive(Default)]
-struct Store {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    cas: RefCell<u32>,
-}
-
-impl SharedStore for Store {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.map.borrow().get(key).cloned()
-    }
-    fn set(&self, key: &str, value: &[u8], cas: u32) -> bool {
-        let mut map = self.map.borrow_mut();
-        if let Some((_, current)) = map.get(key) {
-            if cas != 0 && cas != *current {
-                return false;
-            }
-        }
-        *self.cas.borrow_mut() += 1;
-        let c = *self.cas.borrow();
-        map.insert(key.to_owned(), (value.to_vec(), c));
-        true
-    }
 }
 
 /// An engine whose key for KID is already fetched and shared.
@@ -177,6 +152,20 @@ fn benches(c: &mut Criterion) {
                 black_box(t.signing_input()),
                 &t.signature
             ));
+        })
+    });
+
+    let mut i = 0usize;
+    g.bench_function("verify_p256_generic", |b| {
+        use p256::ecdsa::signature::Verifier;
+        b.iter(|| {
+            i = (i + 1) % TOKENS;
+            let t = &parsed[i];
+            let sig = Signature::from_slice(&t.signature).unwrap();
+            assert!(pk
+                .verifying_key
+                .verify(black_box(t.signing_input()), &sig)
+                .is_ok());
         })
     });
 

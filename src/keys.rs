@@ -1,19 +1,32 @@
 //! The ALB key endpoint's answer: a PEM P-256 SubjectPublicKeyInfo.
 
+use crate::fixed_base::FixedBaseTable;
 use p256::ecdsa::VerifyingKey;
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
+use std::cell::OnceCell;
 
 /// A key body larger than this is not an ALB key (a real one is ~180 bytes).
 pub const MAX_KEY_BODY: usize = 8 * 1024;
 
-/// A parsed ALB public key, in the two forms the verifiers want.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed ALB public key, in the forms the verifiers want.
+#[derive(Debug, Clone)]
 pub struct PublicKey {
     /// DER SubjectPublicKeyInfo, for Envoy's `verify_signature`.
     pub spki_der: Vec<u8>,
     /// The curve point, for the pure-Rust verifier.
     pub verifying_key: VerifyingKey,
+    /// The pure-Rust verifier's table for this key, built on its first use
+    /// (never, with Envoy's native verifier).
+    table: OnceCell<FixedBaseTable>,
 }
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spki_der == other.spki_der
+    }
+}
+
+impl Eq for PublicKey {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -51,7 +64,14 @@ impl PublicKey {
         Ok(PublicKey {
             spki_der,
             verifying_key: VerifyingKey::from(key),
+            table: OnceCell::new(),
         })
+    }
+
+    /// The key's fixed-base table (see `fixed_base`), built once.
+    pub fn table(&self) -> &FixedBaseTable {
+        self.table
+            .get_or_init(|| FixedBaseTable::new(self.verifying_key.as_affine().into()))
     }
 }
 

@@ -10,6 +10,7 @@ pub mod claims;
 pub mod config;
 pub mod denial;
 pub mod engine;
+pub mod fixed_base;
 pub mod header_map;
 pub mod identity;
 pub mod json;
