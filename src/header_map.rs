@@ -74,6 +74,30 @@ pub fn names_to_strip<'a>(pairs: &[(&'a [u8], &[u8])], managed: &[String]) -> Ve
     out
 }
 
+/// A header's value(s) in the listed pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    Absent,
+    One(&'a [u8]),
+    /// Sent more than once: for the token, ambiguous, so refused.
+    Repeated(&'a [u8]),
+}
+
+/// The value of header `name` (lower case; the host lists names in lower
+/// case, compared ignoring ASCII case all the same).
+pub fn value_of<'a>(pairs: &[(&[u8], &'a [u8])], name: &str) -> Value<'a> {
+    let mut found = Value::Absent;
+    for (n, v) in pairs {
+        if n.eq_ignore_ascii_case(name.as_bytes()) {
+            found = match found {
+                Value::Absent => Value::One(v),
+                Value::One(first) | Value::Repeated(first) => Value::Repeated(first),
+            };
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +157,15 @@ mod tests {
         assert!(!folds_to(b"x-auth-use", "x-auth-user"));
         assert!(!folds_to(b"x.auth.user", "x-auth-user"));
         assert!(!folds_to(b"x-auth_user\0", "x-auth-user"));
+    }
+
+    #[test]
+    fn finds_values() {
+        let buf = serialize(&[(":path", "/a"), ("t", "1"), ("T", "2"), ("x_t", "3")]);
+        let pairs = parse_pairs(&buf).unwrap();
+        assert_eq!(value_of(&pairs, ":path"), Value::One(b"/a"));
+        assert_eq!(value_of(&pairs, "t"), Value::Repeated(b"1"));
+        assert_eq!(value_of(&pairs, "x-t"), Value::Absent);
     }
 
     #[test]

@@ -34,24 +34,47 @@ fn request_header(name: &str) -> Option<Result<String, ()>> {
 
 use super::raw::{add_request_header, remove_request_header, remove_request_header_bytes};
 
-/// Removes every request header whose name folds to one of `names`. One host
-/// call lists the headers; removals happen only for names present (usually
-/// none). Should the host's list be unreadable, each name is removed as
+/// What the filter reads from the request headers, and the removal of every
+/// header whose name folds to a managed one.
+struct RequestView {
+    /// `Some(Err)` for a non-UTF-8 or repeated token.
+    token: Option<Result<String, ()>>,
+    /// `None` when not asked for or not UTF-8 (then never exempt).
+    path: Option<String>,
+}
+
+/// One host call lists the headers (the token and `:path` come from it, and
+/// removals happen only for names present, usually none). Should the host's
+/// list be unreadable, each value is read and each managed name removed as
 /// spelled, which still covers every spelling Envoy forwards with dashes.
-fn strip_managed(names: &[String]) {
+fn read_and_strip(token_header: &str, want_path: bool, strip: &[String]) -> RequestView {
     let listed = super::raw::header_pairs(MapType::HttpRequestHeaders);
-    match listed.as_deref().and_then(header_map::parse_pairs) {
-        Some(pairs) => {
-            for name in header_map::names_to_strip(&pairs, names) {
-                remove_request_header_bytes(name);
-            }
+    let Some(pairs) = listed.as_deref().and_then(header_map::parse_pairs) else {
+        let view = RequestView {
+            token: request_header(token_header),
+            path: want_path
+                .then(|| request_header(":path").and_then(Result::ok))
+                .flatten(),
+        };
+        for name in strip {
+            remove_request_header(name);
         }
-        None => {
-            for name in names {
-                remove_request_header(name);
-            }
-        }
+        return view;
+    };
+    let text = |v: &[u8]| String::from_utf8(v.to_vec()).map_err(|_| ());
+    let token = match header_map::value_of(&pairs, token_header) {
+        header_map::Value::Absent => None,
+        header_map::Value::One(v) => Some(text(v)),
+        header_map::Value::Repeated(_) => Some(Err(())),
+    };
+    let path = match header_map::value_of(&pairs, ":path") {
+        header_map::Value::One(v) | header_map::Value::Repeated(v) if want_path => text(v).ok(),
+        _ => None,
+    };
+    for name in header_map::names_to_strip(&pairs, strip) {
+        remove_request_header_bytes(name);
     }
+    RequestView { token, path }
 }
 
 /// Carries out a verdict on the request of the current (effective) context.
@@ -96,20 +119,20 @@ impl AuthHttp {
     fn decide(&self, worker: &Rc<RefCell<Worker>>) -> Verdict {
         let mut w = worker.borrow_mut();
         let config = w.engine.config.clone();
-        let token = request_header(&config.token_header);
         // Identity headers are only ever set by this filter: every client
         // copy goes, in any case and with `_` for `-` (see header_map).
-        strip_managed(&config.strip_names);
-        if !config.exempt_paths.is_empty() {
-            // A path that is not UTF-8 is never exempt.
-            let path = request_header(":path")
-                .and_then(Result::ok)
-                .unwrap_or_default();
-            if config.exempt_paths.is_exempt(&path) {
-                w.metrics.count(Counter::Exempt);
-                return Verdict::Pass;
-            }
+        let want_path = !config.exempt_paths.is_empty();
+        let view = read_and_strip(&config.token_header, want_path, &config.strip_names);
+        // A path that is not UTF-8 is never exempt.
+        if want_path
+            && config
+                .exempt_paths
+                .is_exempt(view.path.as_deref().unwrap_or_default())
+        {
+            w.metrics.count(Counter::Exempt);
+            return Verdict::Pass;
         }
+        let token = view.token;
         match token {
             Some(Ok(token)) => w.start(self.id, &token, now_s()),
             Some(Err(())) => Verdict::Deny(Denial::Malformed),

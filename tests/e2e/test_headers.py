@@ -189,3 +189,12 @@ def test_many_forged_copies_stripped(envoy_main, minter):
     up = assert_allowed(envoy_main, minter.mint(payload={"sub": "many"}), headers=forged)
     assert up.all("x-auth-user") == ["many"]
     assert_no_forged(up)
+
+
+def test_repeated_token_header_refused(envoy_main, echo, minter):
+    """Two `x-amzn-oidc-data` headers are ambiguous (which one did the ALB
+    send?): 401, even when both are valid."""
+    p = upath("two-tokens")
+    r = envoy_main.request(p, [("x-amzn-oidc-data", minter.mint()), ("x-amzn-oidc-data", minter.mint())])
+    assert r.status == 401 and echo.hits(p) == 0
+    assert envoy_main.request(upath("one-token"), [("x-amzn-oidc-data", minter.mint())]).status == 200
