@@ -72,7 +72,8 @@ lint: toolchain
 test-unit: toolchain
 	$(CARGO) test --workspace
 
-test-e2e: venv build
+# bench-build: the bench harness's smoke test (tests/e2e/test_bench_smoke.py) runs in the suite.
+test-e2e: venv build bench-build
 	$(PY) -m pytest -q tests/e2e
 
 test: lint test-unit test-e2e
@@ -99,15 +100,13 @@ clean:
 
 # ---- benchmarks (bench/README.md): not tests, nothing asserts a time --------
 # bench-build installs wrk (Debian) when missing and builds the no-op filter,
-# the token minter and the user-service load client (bench/tools, own
-# workspace, built into the shared target/).
+# the token minter and the user-service load client (bench/tools).
 .PHONY: bench-build bench-smoke bench-micro
 
 bench-build: wasm venv
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-	$(CARGO) build --release -p alb-oidc-user-service -p alb-sim
+	$(CARGO) build --release -p alb-oidc-user-service -p alb-sim -p alb-oidc-bench-tools
 	$(CARGO) build --release --target wasm32-wasip1 -p alb-oidc-bench-noop
-	$(CARGO) build --release --manifest-path bench/tools/Cargo.toml --target-dir target
 
 $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 	$(VENV)/bin/pip install -q -r bench/requirements.txt
