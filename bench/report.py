@@ -328,7 +328,8 @@ def render(results: dict, s: dict, chart_ok: bool) -> str:
         L.append("Every variant: `/check` (echo upstream) answered 200 with `x-auth-user: bench-user` (alb-oidc, "
                  "jwt_authn) and `x-auth-user-id` ((h)); `/` (direct_response) answered 200; a tampered and a missing "
                  "token got 401 (filters); the no-op filter logged its configuration. Then "
-                 f"{p['check_requests']} requests per variant through wrk, all 2xx, with the filter's counters:\n")
+                 f"at least {p['check_requests']} requests per variant through wrk (a wrk run of at least one second, "
+                 "so usually many more), all 2xx, with the filter's counters:\n")
         L.append("| variant | requests | 2xx (Envoy) | token cache hits | misses |")
         L.append("|---|---:|---:|---:|---:|")
         for k, v in sem.items():
