@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-180}"
-TARGETS="${FUZZ_TARGETS:-token config exempt_paths pem_key grpc_answer b64}"
+TARGETS="${FUZZ_TARGETS:-token config exempt_paths pem_key grpc_answer b64 header_pairs}"
 TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/target-fuzz/fuzz}"
 CARGO_FUZZ=(cargo +nightly fuzz)
 LOGS=fuzz/logs

@@ -80,6 +80,11 @@ fn b64() {
     assert!(replay(&DIRS, "b64", harness::b64_target) > 0);
 }
 
+#[test]
+fn header_pairs() {
+    assert!(replay(&DIRS, "header_pairs", harness::header_pairs_target) > 0);
+}
+
 /// The token seeds do reach the signature check: the ALB-style seed
 /// verifies with the seeded key, so fuzzing explores past it.
 #[test]

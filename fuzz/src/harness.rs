@@ -678,3 +678,34 @@ pub fn grpc_answer_target(data: &[u8]) {
         }
     });
 }
+
+/// The host's serialized header listing (`header_map::parse_pairs`), and the
+/// stripping rule on whatever it yields: never a panic; every pair lies
+/// inside the input; a re-serialization parses back to the same pairs; a
+/// name chosen for stripping folds to a managed name, and every name that
+/// folds to one is chosen.
+pub fn header_pairs_target(data: &[u8]) {
+    use alb_oidc::header_map::{folds_to, names_to_strip, parse_pairs, value_of};
+    let Some(pairs) = parse_pairs(data) else {
+        return;
+    };
+    let mut again = (pairs.len() as u32).to_le_bytes().to_vec();
+    for (k, v) in &pairs {
+        again.extend((k.len() as u32).to_le_bytes());
+        again.extend((v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in &pairs {
+        again.extend_from_slice(k);
+        again.push(0);
+        again.extend_from_slice(v);
+        again.push(0);
+    }
+    assert_eq!(parse_pairs(&again).as_deref(), Some(pairs.as_slice()));
+    let managed = vec!["x-auth-user".to_owned(), "x-claim-email".to_owned()];
+    let chosen = names_to_strip(&pairs, &managed);
+    for (name, _) in &pairs {
+        let folds = managed.iter().any(|m| folds_to(name, m));
+        assert_eq!(folds, chosen.contains(name), "{name:?}");
+    }
+    let _ = value_of(&pairs, "x-amzn-oidc-data");
+}
