@@ -21,21 +21,18 @@ import pytest
 
 from checks import assert_allowed, assert_refused, upath
 from harness import Envoy, free_port, wait_until
-from userservice import REVALIDATE_S, UserService, new_sub, payload, start_envoy, users_config
+from userservice import (REVALIDATE_S, UserService, new_sub, payload, running_envoy, running_service,
+                         start_envoy, users_config)
 
 
 @pytest.fixture(scope="module")
 def users() -> Iterator[UserService]:
-    svc = UserService(Path(tempfile.mkdtemp(prefix="alb-oidc-users-"))).start()
-    yield svc
-    svc.stop()
+    yield from running_service("alb-oidc-users-")
 
 
 @pytest.fixture(scope="module")
 def envoy_users(wasm: Path, key_server: Any, echo: Any, users: UserService) -> Iterator[Envoy]:
-    e = start_envoy(wasm, key_server, echo, users.port, users_config(), "users")
-    yield e
-    e.stop(check=True)
+    yield from running_envoy(wasm, key_server, echo, users.port, users_config(), "users")
 
 
 def test_first_login_creates_user_and_upstream_sees_it(envoy_users, users, minter):

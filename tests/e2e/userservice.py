@@ -7,9 +7,10 @@ import json
 import signal
 import socket
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import yaml
@@ -110,6 +111,21 @@ def start_envoy(wasm: Path, key_server: Any, echo: Any, port: int, cfg: dict, na
                        user_port=port, name=name, concurrency=2)
     e.start()
     return e
+
+
+def running_service(prefix: str) -> Iterator[UserService]:
+    """A fixture body: the service on a fresh SQLite file, stopped after."""
+    svc = UserService(Path(tempfile.mkdtemp(prefix=prefix))).start()
+    yield svc
+    svc.stop()
+
+
+def running_envoy(wasm: Path, key_server: Any, echo: Any, port: int, cfg: dict, name: str) -> Iterator[Envoy]:
+    """A fixture body: an Envoy wired to the user service on `port`, its log
+    checked for panics when it stops."""
+    e = start_envoy(wasm, key_server, echo, port, cfg, name)
+    yield e
+    e.stop(check=True)
 
 
 def new_sub() -> str:
