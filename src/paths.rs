@@ -76,19 +76,29 @@ impl ExemptPaths {
 }
 
 /// A path is unambiguous when no upstream normalisation can move it: no dot
-/// segments (including `..;` tricks), no backslashes, no percent-encoded
-/// `.`, `/`, `\`, `;`, `%` or NUL, no IIS-style `%u` escapes, and no control
-/// characters.
+/// segments (including `..;` tricks), no backslashes, no control characters,
+/// and percent signs only in well-formed escapes (`%` and two hex digits)
+/// that do not encode `.`, `/`, `\`, `;`, `%` or NUL. A stray `%` is refused
+/// because servers that decode twice, or leniently, can turn `%2%65` into
+/// `%2e` and then `.` (found by fuzzing); so are IIS-style `%u` escapes.
 fn is_unambiguous(path: &str) -> bool {
     if path.contains('\\') || path.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return false;
     }
-    let lower = path.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%25", "%00", "%3b", "%u"]
-        .iter()
-        .any(|enc| lower.contains(enc))
-    {
-        return false;
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'%') {
+        let at = i + offset;
+        let (Some(&hi), Some(&lo)) = (bytes.get(at + 1), bytes.get(at + 2)) else {
+            return false;
+        };
+        let (Some(hi), Some(lo)) = ((hi as char).to_digit(16), (lo as char).to_digit(16)) else {
+            return false;
+        };
+        if matches!(hi * 16 + lo, 0x2e | 0x2f | 0x5c | 0x25 | 0x00 | 0x3b) {
+            return false;
+        }
+        i = at + 3;
     }
     is_normalized(path)
 }
@@ -146,11 +156,18 @@ mod tests {
             "/static/..%3b/admin",
             "/static/..%3B/..%3B/admin?x=1",
             "/static/%u002e%u002e/admin",
+            "/%2%65",
+            "/static/%2%65%2%65/admin",
+            "/static/%",
+            "/static/%4",
+            "/static/%zz",
             "/health#/../admin",
             "/static/x#y",
         ] {
             assert!(!p.is_exempt(bad), "{bad}");
         }
+        // Other well-formed escapes are fine.
+        assert!(p.is_exempt("/static/a%20b%41"));
         // Double slashes are not dot segments; they stay under the prefix.
         assert!(p.is_exempt("/static//x"));
         assert!(!paths(&["/health"]).is_exempt("//health"));

@@ -599,6 +599,8 @@ PATH_TRICKS: list[tuple[bytes, str]] = [
     (b"/healthz?x=/../admin", "exempt"),  # the query is not part of the path
     (b"/healthz?next=%2e%2e%2fadmin", "exempt"),
     (b"/static/a//b.js", "exempt"),  # merge_slashes keeps it under /static/
+    (b"/static/%2%65%2%65/admin", "deny"),  # stray '%': '.' after two decodes (found by fuzzing)
+    (b"/static/%/admin", "deny"),
     (b"/static/%252e%252e/admin", "either"),  # double-encoded: contains %25
     (b"/static/%c0%ae%c0%ae/admin", "either"),  # overlong UTF-8 '.': see SECURITY.md
     (b"http://attack.test/healthz/../admin", "deny"),  # absolute-form request target
