@@ -2,6 +2,7 @@
 //! decide at once or pause until the root delivers the verdict.
 
 use super::metrics::Counter;
+use super::raw::{add_request_header, remove_request_header, remove_request_header_bytes};
 use super::worker::{Verdict, Worker};
 use crate::denial::Denial;
 use crate::header_map;
@@ -31,8 +32,6 @@ pub fn now_s() -> f64 {
 fn request_header(name: &str) -> Option<Result<String, ()>> {
     super::raw::header_text(MapType::HttpRequestHeaders, name)
 }
-
-use super::raw::{add_request_header, remove_request_header, remove_request_header_bytes};
 
 /// What the filter reads from the request headers, and the removal of every
 /// header whose name folds to a managed one.
@@ -132,8 +131,7 @@ impl AuthHttp {
             w.metrics.count(Counter::Exempt);
             return Verdict::Pass;
         }
-        let token = view.token;
-        match token {
+        match view.token {
             Some(Ok(token)) => w.start(self.id, &token, now_s()),
             Some(Err(())) => Verdict::Deny(Denial::Malformed),
             None if config.allow_missing => {
