@@ -458,3 +458,13 @@ def test_kustomization_lists_the_manifests(manifests: dict) -> None:
     assert "user-service-secret.example.yaml" not in kust["resources"], "never apply the example Secret"
     files = {m["__file__"] for m in manifests.values()}
     assert files - set(kust["resources"]) == {"user-service-secret.example.yaml"}
+
+
+def test_user_service_destination_rule_targets_the_service(manifests: dict) -> None:
+    svc = manifests[("Service", "alb-oidc-user-service")]
+    dr = manifests[("DestinationRule", "alb-oidc-user-service")]
+    fqdn = f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.cluster.local"
+    assert dr["spec"]["host"] == fqdn
+    assert dr["metadata"]["namespace"] == svc["metadata"]["namespace"]
+    keepalive = dr["spec"]["trafficPolicy"]["connectionPool"]["tcp"]["tcpKeepalive"]
+    assert keepalive["time"] and keepalive["interval"]
