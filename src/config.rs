@@ -110,12 +110,10 @@ pub struct Config {
     pub strip_alb_headers: bool,
     pub signature_backend: SignatureBackend,
     pub user_service: Option<UserServiceConfig>,
-    /// Every header name the filter injects; each is removed from every
-    /// incoming request before anything else happens.
-    pub managed_headers: Vec<String>,
-    /// What the filter removes from every incoming request (lower case):
-    /// `managed_headers`, plus the ALB's headers and `token_header` (after
-    /// the token is read) with `strip_alb_headers`.
+    /// What the filter removes from every incoming request before anything
+    /// else happens (lower case): every header name it injects, plus the
+    /// ALB's headers and `token_header` (after the token is read) with
+    /// `strip_alb_headers`.
     pub strip_names: Vec<String>,
 }
 
@@ -376,17 +374,17 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     let user_service = raw.user_service.map(validate_user_service).transpose()?;
 
-    let mut managed_headers = vec![
-        headers.user.clone(),
-        headers.claims.clone(),
-        headers.user_id.clone(),
-        headers.email.clone(),
-        headers.groups.clone(),
-        headers.name.clone(),
+    let injected = [
+        &headers.user,
+        &headers.claims,
+        &headers.user_id,
+        &headers.email,
+        &headers.groups,
+        &headers.name,
     ];
-    managed_headers.extend(claim_headers.iter().map(|(_, header)| header.clone()));
-    let mut strip_names: Vec<String> = managed_headers
-        .iter()
+    let mut strip_names: Vec<String> = injected
+        .into_iter()
+        .chain(claim_headers.iter().map(|(_, header)| header))
         .map(|h| h.to_ascii_lowercase())
         .collect();
     if raw.strip_alb_headers {
@@ -397,7 +395,6 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     strip_names.dedup();
 
     Ok(Config {
-        managed_headers,
         strip_names,
         region,
         alb_arns,
@@ -733,13 +730,21 @@ mod tests {
     }
 
     #[test]
-    fn managed_headers_cover_everything_injected() {
+    fn strip_names_cover_everything_injected() {
         let c = parse_str(&format!(
             r#"{{"region":"us-east-1","alb_arns":"{ARN}","claim_headers":{{"email":"x-email"}}}}"#
         ))
         .unwrap();
-        let m = &c.managed_headers;
+        let m = &c.strip_names;
         assert_eq!(m.len(), 7);
         assert!(m.contains(&"x-email".to_owned()) && m.contains(&"x-auth-groups".to_owned()));
+        let alb = parse_str(&format!(
+            r#"{{"region":"us-east-1","alb_arns":"{ARN}","strip_alb_headers":true}}"#
+        ))
+        .unwrap();
+        assert_eq!(alb.strip_names.len(), 6 + ALB_HEADERS.len());
+        assert!(ALB_HEADERS
+            .iter()
+            .all(|h| alb.strip_names.contains(&h.to_string())));
     }
 }
