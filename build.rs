@@ -1,10 +1,13 @@
-//! Generates the user service's protobuf messages from `proto/` (the one
-//! source of truth). protoc comes from the protoc-bin-vendored crate, so a
-//! fresh machine needs no system protoc.
+//! Generates the protobuf messages the filter speaks from `proto/` (the one
+//! source of truth): the user service's API, and the part of Envoy's
+//! `GrpcService` that names the user service's cluster. protoc comes from the
+//! protoc-bin-vendored crate, so a fresh machine needs no system protoc.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto = "proto/user_service.proto";
-    println!("cargo:rerun-if-changed={proto}");
+    let protos = ["proto/user_service.proto", "proto/envoy_grpc_service.proto"];
+    for proto in protos {
+        println!("cargo:rerun-if-changed={proto}");
+    }
     std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?);
-    prost_build::Config::new().compile_protos(&[proto], &["proto"])?;
+    prost_build::Config::new().compile_protos(&protos, &["proto"])?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! Every error names the field it is about, so an operator reading Envoy's
 //! "unable to create filter" log line knows what to fix.
 
+use crate::grpc_upstream;
 use crate::paths::ExemptPaths;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -77,6 +78,15 @@ pub struct HeaderNames {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserServiceConfig {
     pub cluster: String,
+    /// The `:authority` of calls: as configured, else derived from an Istio
+    /// cluster name (`grpc_upstream::default_authority`); when `None` Envoy
+    /// uses the cluster name.
+    pub authority: Option<String>,
+    /// What Envoy's gRPC call takes as `upstream`: a serialized
+    /// `GrpcService` naming `cluster` (see `grpc_upstream`), never the bare
+    /// name. Encoded once here, so a name that cannot be sent is refused at
+    /// load.
+    pub grpc_service: String,
     pub timeout_ms: u64,
     pub revalidate_s: u64,
     pub failure_mode: FailureMode,
@@ -146,6 +156,7 @@ struct RawHeaders {
 #[serde(deny_unknown_fields)]
 struct RawUserService {
     cluster: String,
+    authority: Option<String>,
     timeout_ms: Option<u64>,
     revalidate_s: Option<u64>,
     #[serde(default)]
@@ -430,8 +441,23 @@ fn validate_user_service(raw: RawUserService) -> Result<UserServiceConfig, Confi
             "must not be empty",
         ));
     }
+    let authority = match raw.authority {
+        Some(authority) if grpc_upstream::is_valid_authority(&authority) => Some(authority),
+        Some(_) => {
+            return Err(ConfigError::new(
+                "user_service.authority",
+                "must be a host, or host:port",
+            ))
+        }
+        None => grpc_upstream::default_authority(&raw.cluster)
+            .map_err(|e| ConfigError::new("user_service.authority", e.to_string()))?,
+    };
+    let grpc_service = grpc_upstream::encode(&raw.cluster, authority.as_deref())
+        .map_err(|e| ConfigError::new("user_service.cluster", e.to_string()))?;
     Ok(UserServiceConfig {
         cluster: raw.cluster,
+        authority,
+        grpc_service,
         timeout_ms: in_range("user_service.timeout_ms", raw.timeout_ms, 1000, 1, 60_000)?,
         revalidate_s: in_range(
             "user_service.revalidate_s",
@@ -746,5 +772,46 @@ mod tests {
         assert!(ALB_HEADERS
             .iter()
             .all(|h| alb.strip_names.contains(&h.to_string())));
+    }
+    #[test]
+    fn user_service_upstream_is_a_grpc_service_encoded_at_load() {
+        let c = parse_str(&format!(
+            r#"{{"region":"us-east-1","alb_arns":"{ARN}","user_service":{{"cluster":"users","authority":"users.internal"}}}}"#
+        ))
+        .unwrap();
+        let us = c.user_service.unwrap();
+        assert_eq!(
+            us.grpc_service.as_bytes(),
+            b"\x0a\x17\x0a\x05users\x12\x0eusers.internal"
+        );
+        assert_eq!(us.authority.as_deref(), Some("users.internal"));
+        let istio = parse_str(&format!(
+            r#"{{"region":"us-east-1","alb_arns":"{ARN}","user_service":{{"cluster":"outbound|50051||u.ns.svc.cluster.local"}}}}"#
+        ))
+        .unwrap();
+        let authority = istio.user_service.unwrap().authority;
+        assert_eq!(authority.as_deref(), Some("u.ns.svc.cluster.local:50051"));
+    }
+
+    #[test]
+    fn user_service_names_that_cannot_be_sent_are_refused_at_load() {
+        let long = "c".repeat(126);
+        for (user_service, field) in [
+            (format!(r#"{{"cluster":"{long}"}}"#), "user_service.cluster"),
+            (
+                r#"{"cluster":"users","authority":""}"#.to_owned(),
+                "user_service.authority",
+            ),
+            (
+                r#"{"cluster":"users","authority":"a b"}"#.to_owned(),
+                "user_service.authority",
+            ),
+            (r#"{"cluster":"a|b"}"#.to_owned(), "user_service.authority"),
+        ] {
+            let json = format!(
+                r#"{{"region":"us-east-1","alb_arns":"{ARN}","user_service":{user_service}}}"#
+            );
+            assert_eq!(parse_str(&json).unwrap_err().field, field, "{json}");
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod denial;
 pub mod engine;
 pub mod fixed_base;
+pub mod grpc_upstream;
 pub mod header_map;
 pub mod identity;
 pub mod json;

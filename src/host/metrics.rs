@@ -46,6 +46,9 @@ pub struct Metrics {
     denied: Vec<Option<u32>>,
 }
 
+// Host-call audit: Envoy takes a metric name as a stat name (its tag
+// extraction may read it, which is what `stats_tags` are for); ours are fixed
+// ASCII names.
 fn define(name: &str) -> Option<u32> {
     hostcalls::define_metric(MetricType::Counter, name).ok()
 }

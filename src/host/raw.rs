@@ -123,6 +123,11 @@ extern "C" {
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
 }
 
+// Host-call audit for the header calls below: names are configured names
+// (validated as lower-case HTTP tokens at load) or names read from the request
+// itself; values injected are checked by `identity::is_safe_header_value`
+// first. Envoy parses neither beyond storing them.
+
 /// Adds a request header; a host refusal is ignored (never a panic).
 pub fn add_request_header(name: &str, value: &str) {
     // SAFETY: pointers and lengths of live Rust strings, read by the host

@@ -5,6 +5,8 @@ use proxy_wasm::hostcalls;
 
 pub struct HostStore;
 
+// Host-call audit: shared-data keys are opaque map keys to Envoy (nothing
+// parses them); values are our own record encoding.
 impl SharedStore for HostStore {
     fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
         match hostcalls::get_shared_data(key) {

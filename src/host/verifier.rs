@@ -42,6 +42,8 @@ impl SignatureVerifier for HostVerifier {
         let Some(args) = verify::host_verify_request(key, signing_input, signature) else {
             return Ok(false);
         };
+        // Host-call audit: Envoy parses `args` as its VerifySignatureArguments
+        // message, which is exactly what `host_verify_request` encodes.
         match hostcalls::call_foreign_function(verify::HOST_VERIFY_FUNCTION, Some(&args)) {
             Ok(result) => Ok(verify::host_verify_response(result.as_deref())),
             Err(status) => {

@@ -259,6 +259,10 @@ impl Worker {
         match call {
             Call::Key(kid) => {
                 let path = config.key_path(kid);
+                // Host-call audit: Envoy looks the cluster up by name and
+                // parses nothing else here; `:path` is prefix + a kid that
+                // matched `^[A-Za-z0-9_-]{1,64}$`, `:authority` is validated
+                // at load.
                 hostcalls::dispatch_http_call(
                     &config.key_cluster,
                     vec![
@@ -280,8 +284,13 @@ impl Worker {
                     return Err(proxy_wasm::types::Status::BadArgument);
                 };
                 self.metrics.count(Counter::UserCalls);
+                // Host-call audit: `upstream` is parsed by Envoy as a
+                // serialized GrpcService before any fallback to a cluster
+                // name, so it is one (encoded at load, `grpc_upstream`);
+                // service and method are plain names; the message is our
+                // prost encoding.
                 hostcalls::dispatch_grpc_call(
-                    &us.cluster,
+                    &us.grpc_service,
                     users::SERVICE,
                     users::METHOD,
                     vec![],

@@ -73,15 +73,16 @@ class UserService:
 class EnvoyWithUsers(Envoy):
     """The suite's Envoy plus an HTTP/2 cluster for the user service."""
 
-    def __init__(self, *a: Any, user_port: int, **kw: Any) -> None:
+    def __init__(self, *a: Any, user_port: int, cluster: str = "user_service", **kw: Any) -> None:
         super().__init__(*a, **kw)
         self.user_port = user_port
+        self.cluster = cluster
 
     def write_config(self) -> Path:
         super().write_config()
         boot = yaml.safe_load(self.config_path.read_text())
         boot["static_resources"]["clusters"].append({
-            "name": "user_service",
+            "name": self.cluster,
             "type": "STATIC",
             "connect_timeout": "0.5s",
             "typed_extension_protocol_options": {
@@ -90,7 +91,7 @@ class EnvoyWithUsers(Envoy):
                     "explicit_http_config": {"http2_protocol_options": {}},
                 }
             },
-            "load_assignment": {"cluster_name": "user_service", "endpoints": [{"lb_endpoints": [
+            "load_assignment": {"cluster_name": self.cluster, "endpoints": [{"lb_endpoints": [
                 {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.user_port}}}}
             ]}]},
         })
@@ -106,9 +107,10 @@ def users_config(failure_mode: str = "deny", **changes: Any) -> dict:
     )
 
 
-def start_envoy(wasm: Path, key_server: Any, echo: Any, port: int, cfg: dict, name: str) -> Envoy:
+def start_envoy(wasm: Path, key_server: Any, echo: Any, port: int, cfg: dict, name: str,
+                cluster: str = "user_service") -> Envoy:
     e = EnvoyWithUsers(cfg, key_port=key_server.port, echo_port=echo.port, wasm_path=wasm,
-                       user_port=port, name=name, concurrency=2)
+                       user_port=port, name=name, concurrency=2, cluster=cluster)
     e.start()
     return e
 
