@@ -24,10 +24,12 @@ pub enum Denial {
     UserRefused,
     UserServiceUnavailable,
     VerifierUnavailable,
+    /// A request arrived before any configuration was accepted.
+    NotConfigured,
 }
 
 impl Denial {
-    pub const ALL: [Denial; 17] = [
+    pub const ALL: [Denial; 18] = [
         Denial::MissingToken,
         Denial::Malformed,
         Denial::BadHeader,
@@ -45,6 +47,7 @@ impl Denial {
         Denial::UserRefused,
         Denial::UserServiceUnavailable,
         Denial::VerifierUnavailable,
+        Denial::NotConfigured,
     ];
 
     /// 401: no valid identity; 403: a valid identity that is refused;
@@ -54,7 +57,8 @@ impl Denial {
             Denial::UserRefused => 403,
             Denial::KeyUnavailable
             | Denial::UserServiceUnavailable
-            | Denial::VerifierUnavailable => 503,
+            | Denial::VerifierUnavailable
+            | Denial::NotConfigured => 503,
             _ => 401,
         }
     }
@@ -78,6 +82,7 @@ impl Denial {
             Denial::UserRefused => "user_refused",
             Denial::UserServiceUnavailable => "user_service_unavailable",
             Denial::VerifierUnavailable => "verifier_unavailable",
+            Denial::NotConfigured => "not_configured",
         }
     }
 

@@ -118,7 +118,7 @@ pub enum UserStep {
 }
 
 pub struct Engine {
-    pub config: Rc<Config>,
+    config: Rc<Config>,
     rules: ClaimRules,
     tokens: TtlCache<Rc<Identity>>,
     keys: SharedCache<Rc<PublicKey>>,
@@ -303,8 +303,8 @@ impl Engine {
 
     /// Gives up a key fetch that could not even be dispatched (nothing is
     /// cached: a configuration problem is not the key's fault).
-    pub fn key_fetch_not_dispatched(&mut self, kid: &str) {
-        self.keys.abandon(kid);
+    pub fn key_fetch_not_dispatched(&mut self, store: &dyn SharedStore, kid: &str, now: f64) {
+        self.keys.abandon(store, kid, now);
     }
 
     /// Re-checks a key another worker is fetching (from the root's tick).
@@ -415,9 +415,9 @@ impl Engine {
         }
     }
 
-    pub fn user_call_not_dispatched(&mut self, username: &str) {
+    pub fn user_call_not_dispatched(&mut self, store: &dyn SharedStore, username: &str, now: f64) {
         if let Some(users) = self.users.as_mut() {
-            users.abandon(username);
+            users.abandon(store, username, now);
         }
     }
 

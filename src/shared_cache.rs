@@ -379,10 +379,21 @@ impl<V: Clone> SharedCache<V> {
         }
     }
 
-    /// Abandons this worker's fetch without a result (nothing is cached; the
-    /// shared claim lapses at its deadline or is overwritten by a retry).
-    pub fn abandon(&mut self, name: &str) {
+    /// Abandons this worker's fetch without a result: nothing is cached, and
+    /// the shared claim is released, so the next request (of any worker)
+    /// retries at once instead of waiting for the claim's deadline.
+    pub fn abandon(&mut self, store: &dyn SharedStore, name: &str, now: f64) {
         self.fetching_here.remove(name);
+        if let Probe::Found {
+            key,
+            record: Record::InFlight { .. },
+            cas,
+        } = self.probe(store, name, now)
+        {
+            // A lost CAS means another worker wrote the slot meanwhile: its
+            // record stands.
+            store.set(&key, &Record::Empty.encode(), cas);
+        }
     }
 
     /// Whether this worker has a fetch for `name` in flight.

@@ -419,16 +419,11 @@ pub fn config_target(data: &[u8]) {
         }
     }
     // Building an engine from any accepted configuration works.
+    let small =
+        c.key_cache_max <= 4096 && c.user_service.as_ref().is_none_or(|u| u.cache_max <= 4096);
     let engine = Engine::new(Rc::new(c));
-    let store = MemoryStore::default();
-    if engine.config.key_cache_max <= 4096
-        && engine
-            .config
-            .user_service
-            .as_ref()
-            .is_none_or(|u| u.cache_max <= 4096)
-    {
-        engine.prepare(&store);
+    if small {
+        engine.prepare(&MemoryStore::default());
     }
 }
 

@@ -143,11 +143,6 @@ pub fn add_request_header(name: &str, value: &str) {
     }
 }
 
-/// Removes every value of a request header; errors are ignored.
-pub fn remove_request_header(name: &str) {
-    remove_request_header_bytes(name.as_bytes());
-}
-
 /// Removes every value of a request header named by raw bytes (a name read
 /// from the request itself); errors are ignored.
 pub fn remove_request_header_bytes(name: &[u8]) {

@@ -1,51 +1,62 @@
-//! The root context: configuration, metrics, and every outbound call.
+//! The root context: configuration, ticks, and every outbound call's answer.
 
 use super::http::{apply, now_s, AuthHttp};
-use super::metrics::Metrics;
-use super::store::HostStore;
-use super::worker::{Verdict, Worker};
+use super::raw::{buffer_bytes, header_text};
+use super::worker::Worker;
 use crate::config;
-use crate::engine::{Engine, KeyResponse};
-use crate::keys::MAX_KEY_BODY;
+use crate::flow::{CallKind, CallResponse, Flow, Verdict};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 use std::cell::RefCell;
 use std::rc::Rc;
 
 pub struct AuthRoot {
     id: u32,
-    worker: Option<Rc<RefCell<Worker>>>,
+    worker: Rc<RefCell<Worker>>,
 }
 
 impl AuthRoot {
     pub fn new(id: u32) -> Self {
-        AuthRoot { id, worker: None }
+        AuthRoot {
+            id,
+            worker: Rc::new(RefCell::new(Worker::new())),
+        }
     }
 
-    /// Delivers verdicts to the paused requests they belong to.
-    fn deliver(&self, verdicts: Vec<(u32, Verdict)>) {
-        let Some(worker) = &self.worker else { return };
+    /// Runs a flow event with the host services, then delivers the verdicts
+    /// it returns to the paused requests they belong to.
+    fn run(
+        &self,
+        event: impl FnOnce(&mut Flow, &mut super::worker::Services) -> Vec<(u32, Verdict)>,
+    ) {
+        let verdicts = {
+            let mut worker = self.worker.borrow_mut();
+            let Worker { flow, services, .. } = &mut *worker;
+            match flow {
+                Some(flow) => event(flow, services),
+                None => return,
+            }
+        };
         for (ctx, verdict) in verdicts {
             // The request may have ended meanwhile: then there is nothing to do.
             if hostcalls::set_effective_context(ctx).is_err() {
                 continue;
             }
-            if matches!(
-                apply(worker, ctx, verdict),
-                proxy_wasm::types::Action::Continue
-            ) {
+            if matches!(apply(&verdict), Action::Continue) {
                 let _ = hostcalls::resume_http_request();
             }
         }
         let _ = hostcalls::set_effective_context(self.id);
-        worker.borrow_mut().update_tick();
+        self.worker.borrow_mut().update_tick();
     }
 
-    fn with_worker<T>(&self, f: impl FnOnce(&mut Worker, f64) -> T) -> Option<T> {
-        let worker = self.worker.as_ref()?;
-        let mut w = worker.borrow_mut();
-        Some(f(&mut w, now_s()))
+    fn answer_limit(&self, kind: CallKind, token: u32) -> Option<usize> {
+        self.worker
+            .borrow()
+            .flow
+            .as_ref()?
+            .answer_limit(kind, token)
     }
 }
 
@@ -57,55 +68,35 @@ impl Context for AuthRoot {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let Some(is_key) = self.with_worker(|w, _| w.is_key_call(token)) else {
+        let Some(limit) = self.answer_limit(CallKind::Http, token) else {
             return;
         };
-        if !is_key {
-            return;
-        }
         // No headers: the call failed, was reset or timed out.
-        let status = super::raw::header_text(MapType::HttpCallResponseHeaders, ":status")
-            .and_then(Result::ok);
-        let response = match (num_headers, status) {
-            (0, _) | (_, None) => KeyResponse::NoResponse,
-            (_, Some(status)) => {
-                let status = status.parse().unwrap_or(0);
-                // One byte past the cap is enough to know it is too large.
-                let body = if body_size > 0 {
-                    super::raw::buffer_bytes(
-                        BufferType::HttpCallResponseBody,
-                        body_size.min(MAX_KEY_BODY + 1),
-                    )
-                    .unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
-                KeyResponse::Response { status, body }
-            }
+        let status = match num_headers {
+            0 => None,
+            _ => header_text(MapType::HttpCallResponseHeaders, ":status")
+                .and_then(Result::ok)
+                .map(|s| s.parse().unwrap_or(0)),
         };
-        let verdicts = self
-            .with_worker(|w, now| w.on_key_response(token, response, now))
-            .unwrap_or_default();
-        self.deliver(verdicts);
+        let body = match (status, body_size) {
+            (Some(_), 1..) => buffer_bytes(BufferType::HttpCallResponseBody, body_size.min(limit))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let response = CallResponse::Http { status, body };
+        self.run(|flow, host| flow.on_call_answered(token, response, now_s(), host));
     }
 
-    fn on_grpc_call_response(&mut self, token: u32, status_code: u32, response_size: usize) {
-        // A user answer is small; anything near this size is not one.
-        const MAX_USER_ANSWER: usize = 64 * 1024;
-        let body = if status_code == 0 && response_size <= MAX_USER_ANSWER {
-            super::raw::buffer_bytes(BufferType::GrpcReceiveBuffer, response_size)
-        } else {
-            None
+    fn on_grpc_call_response(&mut self, token: u32, status: u32, size: usize) {
+        let Some(limit) = self.answer_limit(CallKind::Grpc, token) else {
+            return;
         };
-        let status = if response_size > MAX_USER_ANSWER {
-            13
-        } else {
-            status_code
+        let body = match status == 0 && size <= limit {
+            true => buffer_bytes(BufferType::GrpcReceiveBuffer, size),
+            false => None,
         };
-        let verdicts = self
-            .with_worker(|w, now| w.on_user_response(token, status, body.as_deref(), now))
-            .unwrap_or_default();
-        self.deliver(verdicts);
+        let response = CallResponse::Grpc { status, size, body };
+        self.run(|flow, host| flow.on_call_answered(token, response, now_s(), host));
     }
 }
 
@@ -114,50 +105,24 @@ impl RootContext for AuthRoot {
         if let Ok(level) = hostcalls::get_log_level() {
             proxy_wasm::set_log_level(level);
         }
-        let bytes = super::raw::buffer_bytes(BufferType::PluginConfiguration, usize::MAX)
-            .unwrap_or_default();
-        let config = match config::parse(&bytes) {
-            Ok(config) => config,
+        let bytes = buffer_bytes(BufferType::PluginConfiguration, usize::MAX).unwrap_or_default();
+        match config::parse(&bytes) {
+            Ok(config) => {
+                let mut worker = self.worker.borrow_mut();
+                worker.configure(Flow::new(config));
+                worker.update_tick();
+                log::info!("alb-oidc: configuration accepted");
+                true
+            }
             Err(e) => {
                 log::error!("{e}");
-                return false;
-            }
-        };
-        if config.bypass_validation {
-            log::warn!(
-                "alb-oidc: bypass_validation is ON: token signatures are NOT checked. For local development only; never in production."
-            );
-        }
-        let engine = Engine::new(Rc::new(config));
-        engine.prepare(&HostStore);
-        match &self.worker {
-            Some(worker) => worker.borrow_mut().reconfigure(engine),
-            None => {
-                self.worker = Some(Rc::new(RefCell::new(Worker::new(
-                    engine,
-                    Metrics::define(),
-                ))));
+                false
             }
         }
-        if let Some(worker) = &self.worker {
-            worker.borrow_mut().update_tick();
-        }
-        log::info!("alb-oidc: configuration accepted");
-        true
     }
 
     fn on_tick(&mut self) {
-        let verdicts = self
-            .with_worker(|w, now| {
-                let mut verdicts = w.dispatch_queued(now);
-                verdicts.extend(w.poll_remote(now));
-                // Polling may have claimed fetches: dispatch them now.
-                verdicts.extend(w.dispatch_queued(now));
-                verdicts.extend(w.sweep(now));
-                verdicts
-            })
-            .unwrap_or_default();
-        self.deliver(verdicts);
+        self.run(|flow, host| flow.on_tick(now_s(), host));
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

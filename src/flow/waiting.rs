@@ -1,0 +1,205 @@
+//! Requests paused on a call: who waits for what, since when, and how long
+//! a wait may last before the sweep answers it.
+
+use crate::config::Config;
+use crate::denial::Denial;
+use crate::engine::PendingToken;
+use crate::identity::Identity;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// What a paused request waits for. Each stage has a time budget; the
+/// sweep's deadline is their sum, so a stage added later extends it.
+pub enum Stage {
+    Key(PendingToken),
+    User(Rc<Identity>),
+}
+
+/// Every kind of stage, for the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    Key,
+    User,
+}
+
+impl StageKind {
+    const ALL: [StageKind; 2] = [StageKind::Key, StageKind::User];
+
+    /// The longest a stage can legitimately take: another worker's claim
+    /// lapsing (its timeout plus the claim's one second of slack), then this
+    /// worker's own call. Zero for a stage the configuration does not use.
+    fn budget_ms(self, config: &Config) -> u64 {
+        let timeout_ms = match self {
+            StageKind::Key => Some(config.key_fetch_timeout_ms),
+            StageKind::User => config.user_service.as_ref().map(|u| u.timeout_ms),
+        };
+        timeout_ms.map_or(0, |t| 2 * t + CLAIM_SLACK_MS)
+    }
+
+    /// What a request still waiting at its deadline is told.
+    fn lapse(self) -> Denial {
+        match self {
+            StageKind::Key => Denial::KeyUnavailable,
+            StageKind::User => Denial::UserServiceUnavailable,
+        }
+    }
+}
+
+impl Stage {
+    fn kind(&self) -> StageKind {
+        match self {
+            Stage::Key(_) => StageKind::Key,
+            Stage::User(_) => StageKind::User,
+        }
+    }
+}
+
+/// How long past its timeout another worker's claim on a call stands
+/// (`engine`'s deadlines).
+const CLAIM_SLACK_MS: u64 = 1000;
+/// Ticks, polls and delivery on top of every stage's budget.
+const SWEEP_MARGIN_MS: u64 = 1000;
+
+/// How long a request may stay paused before the sweep answers it: the sum
+/// of every stage's budget, whichever stages it passes through.
+pub fn max_wait(config: &Config) -> Duration {
+    let budget: u64 = StageKind::ALL.iter().map(|s| s.budget_ms(config)).sum();
+    Duration::from_millis(budget + SWEEP_MARGIN_MS)
+}
+
+struct Paused {
+    stage: Stage,
+    /// When the request arrived: the deadline covers all of its stages.
+    since: f64,
+}
+
+/// The paused requests of one worker and the lists they wait on.
+#[derive(Default)]
+pub struct Waiting {
+    paused: HashMap<u32, Paused>,
+    by_kid: HashMap<String, Vec<u32>>,
+    by_user: HashMap<String, Vec<u32>>,
+    /// Kids and users another worker is fetching, polled from the tick.
+    pub remote_keys: HashSet<String>,
+    pub remote_users: HashSet<String>,
+}
+
+impl Waiting {
+    pub fn is_empty(&self) -> bool {
+        self.paused.is_empty()
+    }
+
+    pub fn has_remote(&self) -> bool {
+        !self.remote_keys.is_empty() || !self.remote_users.is_empty()
+    }
+
+    /// Pauses `ctx` on a key. `since` is the request's arrival.
+    pub fn wait_key(&mut self, ctx: u32, pending: PendingToken, since: f64) {
+        self.by_kid
+            .entry(pending.kid.clone())
+            .or_default()
+            .push(ctx);
+        let stage = Stage::Key(pending);
+        self.paused.insert(ctx, Paused { stage, since });
+    }
+
+    pub fn wait_user(&mut self, ctx: u32, identity: Rc<Identity>, since: f64) {
+        self.by_user
+            .entry(identity.username.clone())
+            .or_default()
+            .push(ctx);
+        let stage = Stage::User(identity);
+        self.paused.insert(ctx, Paused { stage, since });
+    }
+
+    /// The requests waiting on `kid`, with their pending tokens and arrival.
+    pub fn take_key_waiters(&mut self, kid: &str) -> Vec<(u32, PendingToken, f64)> {
+        self.remote_keys.remove(kid);
+        let mut out = Vec::new();
+        for ctx in self.by_kid.remove(kid).unwrap_or_default() {
+            if let Some(Paused {
+                stage: Stage::Key(pending),
+                since,
+            }) = self.paused.remove(&ctx)
+            {
+                out.push((ctx, pending, since));
+            }
+        }
+        out
+    }
+
+    pub fn take_user_waiters(&mut self, username: &str) -> Vec<(u32, Rc<Identity>)> {
+        self.remote_users.remove(username);
+        let mut out = Vec::new();
+        for ctx in self.by_user.remove(username).unwrap_or_default() {
+            if let Some(Paused {
+                stage: Stage::User(identity),
+                ..
+            }) = self.paused.remove(&ctx)
+            {
+                out.push((ctx, identity));
+            }
+        }
+        out
+    }
+
+    /// The claims of any request still waiting on `username`, to call the
+    /// user service on their behalf.
+    pub fn claims_of_user_waiter(&self, username: &str) -> Option<String> {
+        self.by_user
+            .get(username)
+            .into_iter()
+            .flatten()
+            .find_map(|ctx| match self.paused.get(ctx) {
+                Some(Paused {
+                    stage: Stage::User(identity),
+                    ..
+                }) => Some(identity.claims_json.clone()),
+                _ => None,
+            })
+    }
+
+    pub fn drop_user_waiters(&mut self, username: &str) {
+        self.by_user.remove(username);
+    }
+
+    /// The request ended (answered, or its client left).
+    pub fn forget(&mut self, ctx: u32) {
+        self.paused.remove(&ctx);
+    }
+
+    /// Answers 503 to every request paused past `max_wait`, and drops
+    /// waiter entries of requests that are gone.
+    pub fn sweep(&mut self, now: f64, max_wait: Duration) -> Vec<(u32, Denial)> {
+        let limit = max_wait.as_secs_f64();
+        let stale: Vec<u32> = self
+            .paused
+            .iter()
+            .filter(|(_, p)| now - p.since > limit)
+            .map(|(ctx, _)| *ctx)
+            .collect();
+        let mut answers = Vec::new();
+        for ctx in stale {
+            if let Some(p) = self.paused.remove(&ctx) {
+                log::error!(
+                    "alb-oidc: request {ctx} waited {:.1}s for a call; answering 503",
+                    now - p.since
+                );
+                answers.push((ctx, p.stage.kind().lapse()));
+            }
+        }
+        let paused = &self.paused;
+        for lists in [&mut self.by_kid, &mut self.by_user] {
+            lists.retain(|_, ctxs| {
+                ctxs.retain(|c| paused.contains_key(c));
+                !ctxs.is_empty()
+            });
+        }
+        let by_kid = &self.by_kid;
+        self.remote_keys.retain(|k| by_kid.contains_key(k));
+        let by_user = &self.by_user;
+        self.remote_users.retain(|u| by_user.contains_key(u));
+        answers
+    }
+}
