@@ -5,7 +5,7 @@
 
 /// The reasons a request is refused. Each has a counter
 /// `alb_oidc.requests.denied.<metric_suffix>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
 pub enum Denial {
     MissingToken,
     Malformed,
@@ -24,31 +24,14 @@ pub enum Denial {
     UserRefused,
     UserServiceUnavailable,
     VerifierUnavailable,
-    /// A request arrived before any configuration was accepted.
+    /// The request came before any configuration was accepted (Envoy sent
+    /// none yet, or only refused ones): nothing to check it against.
     NotConfigured,
 }
 
 impl Denial {
-    pub const ALL: [Denial; 18] = [
-        Denial::MissingToken,
-        Denial::Malformed,
-        Denial::BadHeader,
-        Denial::UntrustedSigner,
-        Denial::BadClient,
-        Denial::UnknownKey,
-        Denial::KeyUnavailable,
-        Denial::BadSignature,
-        Denial::Expired,
-        Denial::NotYetValid,
-        Denial::BadClaims,
-        Denial::BadIssuer,
-        Denial::BadAudience,
-        Denial::NoUsername,
-        Denial::UserRefused,
-        Denial::UserServiceUnavailable,
-        Denial::VerifierUnavailable,
-        Denial::NotConfigured,
-    ];
+    /// Every reason, in declaration order (derived, so never out of date).
+    pub const ALL: &'static [Denial] = <Denial as strum::VariantArray>::VARIANTS;
 
     /// 401: no valid identity; 403: a valid identity that is refused;
     /// 503: the filter could not decide (fail closed).
@@ -100,16 +83,49 @@ impl Denial {
 mod tests {
     use super::*;
 
+    /// Every reason's status and counter name, written out: the contract
+    /// with dashboards (docs/filter-contract.md).
+    const EXPECTED: [(Denial, u32, &str); 18] = [
+        (Denial::MissingToken, 401, "missing_token"),
+        (Denial::Malformed, 401, "malformed"),
+        (Denial::BadHeader, 401, "bad_header"),
+        (Denial::UntrustedSigner, 401, "untrusted_signer"),
+        (Denial::BadClient, 401, "bad_client"),
+        (Denial::UnknownKey, 401, "unknown_key"),
+        (Denial::KeyUnavailable, 503, "key_unavailable"),
+        (Denial::BadSignature, 401, "bad_signature"),
+        (Denial::Expired, 401, "expired"),
+        (Denial::NotYetValid, 401, "not_yet_valid"),
+        (Denial::BadClaims, 401, "bad_claims"),
+        (Denial::BadIssuer, 401, "bad_issuer"),
+        (Denial::BadAudience, 401, "bad_audience"),
+        (Denial::NoUsername, 401, "no_username"),
+        (Denial::UserRefused, 403, "user_refused"),
+        (
+            Denial::UserServiceUnavailable,
+            503,
+            "user_service_unavailable",
+        ),
+        (Denial::VerifierUnavailable, 503, "verifier_unavailable"),
+        (Denial::NotConfigured, 503, "not_configured"),
+    ];
+
     #[test]
-    fn statuses() {
-        assert_eq!(Denial::MissingToken.status(), 401);
-        assert_eq!(Denial::UnknownKey.status(), 401);
-        assert_eq!(Denial::KeyUnavailable.status(), 503);
-        assert_eq!(Denial::UserServiceUnavailable.status(), 503);
-        assert_eq!(Denial::UserRefused.status(), 403);
-        let mut names: Vec<_> = Denial::ALL.iter().map(|d| d.metric_suffix()).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), Denial::ALL.len());
+    fn statuses_and_metric_names() {
+        assert_eq!(Denial::ALL, EXPECTED.map(|(d, _, _)| d));
+        for (denial, status, suffix) in EXPECTED {
+            assert_eq!(denial.status(), status, "{denial:?}");
+            assert_eq!(denial.metric_suffix(), suffix, "{denial:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_say_nothing_of_the_reason() {
+        assert_eq!(Denial::Expired.body(), "unauthorized\n");
+        assert_eq!(Denial::UserRefused.body(), "forbidden\n");
+        assert_eq!(
+            Denial::NotConfigured.body(),
+            "authentication temporarily unavailable\n"
+        );
     }
 }

@@ -13,7 +13,9 @@
 //! arithmetic is sound. The checks are exactly ECDSA's (SEC 1 §4.1.4): `r` and
 //! `s` in `[1, n-1]`, `z` the SHA-256 digest reduced mod `n`, `R ≠ O`, and
 //! `x(R) mod n == r`. High `s` is accepted, as `p256` and BoringSSL accept it.
-//! Property tests compare every answer with `p256`'s own verifier.
+//! Property tests compare every answer with `p256`'s own verifier; the
+//! Wycheproof vectors (`tests/wycheproof.rs`) hold the edge cases random
+//! signatures never reach (such as `x(R) ≥ n`).
 
 use p256::ecdsa::Signature;
 use p256::elliptic_curve::group::Group;

@@ -2,7 +2,7 @@
 
 use crate::b64;
 use crate::claims::CheckedClaims;
-use crate::config::Config;
+use crate::config::{Config, HeaderRole};
 use serde_json::{Map, Value};
 
 /// A verified identity, ready to be injected (and cached).
@@ -47,9 +47,12 @@ pub fn build(
     claims: CheckedClaims,
 ) -> Identity {
     let mut headers = Vec::with_capacity(2 + config.claim_headers.len());
-    headers.push((config.headers.user.clone(), claims.username.clone()));
     headers.push((
-        config.headers.claims.clone(),
+        config.headers.get(HeaderRole::User).to_owned(),
+        claims.username.clone(),
+    ));
+    headers.push((
+        config.headers.get(HeaderRole::Claims).to_owned(),
         b64::encode_unpadded(payload_json),
     ));
     for (claim, header) in &config.claim_headers {
@@ -88,7 +91,7 @@ mod tests {
     #[test]
     fn builds_headers() {
         let config = crate::config::parse(
-            br#"{"region":"us-east-1","alb_arns":"arn:aws:elasticloadbalancing:x","claim_headers":{"email":"x-email","groups":"x-groups","missing":"x-missing"}}"#,
+            br#"{"region":"us-east-1","alb_arns":"arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/a/1","claim_headers":{"email":"x-email","groups":"x-groups","missing":"x-missing"}}"#,
         )
         .unwrap();
         let json = br#"{"sub":"u1","email":"u@x","groups":["a","b"]}"#;

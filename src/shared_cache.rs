@@ -400,11 +400,6 @@ impl<V: Clone> SharedCache<V> {
     pub fn is_fetching_here(&self, name: &str) -> bool {
         self.fetching_here.contains(name)
     }
-
-    /// Forgets local copies (e.g. a value that turned out unusable).
-    pub fn forget_local(&mut self, name: &str) {
-        self.local.remove(name);
-    }
 }
 
 #[cfg(test)]

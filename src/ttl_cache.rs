@@ -96,11 +96,6 @@ impl<V> TtlCache<V> {
     pub fn remove(&mut self, key: &str) {
         self.entries.remove(key);
     }
-
-    pub fn clear(&mut self) {
-        self.entries.clear();
-        self.order.clear();
-    }
 }
 
 #[cfg(test)]

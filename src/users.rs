@@ -1,7 +1,7 @@
 //! The filter's side of the user service: the gRPC messages (generated from
 //! `proto/user_service.proto`) and what an answer means for a request.
 
-use crate::config::HeaderNames;
+use crate::config::{HeaderNames, HeaderRole};
 use crate::identity::is_safe_header_value;
 
 /// Generated from `proto/user_service.proto`.
@@ -60,14 +60,14 @@ fn user_headers(user: &pb::User, names: &HeaderNames) -> Vec<(String, String)> {
         .filter(|g| !g.is_empty() && !g.contains(','))
         .collect();
     [
-        (&names.user_id, user.id.to_string()),
-        (&names.email, user.email.clone()),
-        (&names.groups, groups.join(",")),
-        (&names.name, name.trim().to_owned()),
+        (HeaderRole::UserId, user.id.to_string()),
+        (HeaderRole::Email, user.email.clone()),
+        (HeaderRole::Groups, groups.join(",")),
+        (HeaderRole::Name, name.trim().to_owned()),
     ]
     .into_iter()
     .filter(|(_, value)| !value.is_empty() && is_safe_header_value(value))
-    .map(|(header, value)| (header.clone(), value))
+    .map(|(role, value)| (names.get(role).to_owned(), value))
     .collect()
 }
 
@@ -77,9 +77,7 @@ mod tests {
     use pb::authenticate_response::Result as R;
 
     fn names() -> HeaderNames {
-        crate::config::parse(br#"{"region":"us-east-1","bypass_validation":true}"#)
-            .unwrap()
-            .headers
+        HeaderNames::default()
     }
 
     fn encode(result: R) -> Vec<u8> {

@@ -14,26 +14,24 @@ pub fn verify_rust(key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> b
 /// The name Envoy registers its native verifier under.
 pub const HOST_VERIFY_FUNCTION: &str = "verify_signature";
 
-/// Envoy's `VerifySignatureArguments` (source/extensions/common/wasm/ext/
-/// verify_signature.proto): only the fields this filter sends.
-#[derive(Clone, PartialEq, prost::Message)]
-struct VerifySignatureArguments {
-    #[prost(string, tag = "1")]
-    hash_function: String,
-    #[prost(bytes = "vec", tag = "2")]
-    public_key: Vec<u8>,
-    #[prost(bytes = "vec", tag = "3")]
-    signature: Vec<u8>,
-    #[prost(bytes = "vec", tag = "4")]
-    text: Vec<u8>,
+/// Envoy's `verify_signature` messages, generated from
+/// `proto/verify_signature.proto`.
+mod pb {
+    #![allow(clippy::all, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/envoy.source.extensions.common.wasm.rs"
+    ));
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct VerifySignatureResult {
-    #[prost(bool, tag = "1")]
-    result: bool,
-    #[prost(string, tag = "2")]
-    error: String,
+use pb::{VerifySignatureArguments, VerifySignatureResult};
+
+/// A JWS ES256 signature (raw `r || s`, 64 bytes) in the ASN.1 DER form
+/// Envoy's verifier wants. `None` unless it is 64 bytes with `r` and `s` in
+/// `[1, n-1]`: such a signature can never verify, so it is not sent.
+pub fn jws_signature_to_der(signature: &[u8]) -> Option<Vec<u8>> {
+    let sig = Signature::from_slice(signature).ok()?;
+    Some(sig.to_der().as_bytes().to_vec())
 }
 
 /// Encodes the foreign-function argument. Envoy wants ECDSA signatures in
@@ -44,12 +42,12 @@ pub fn host_verify_request(
     signing_input: &[u8],
     signature: &[u8],
 ) -> Option<Vec<u8>> {
-    let sig = Signature::from_slice(signature).ok()?;
     let args = VerifySignatureArguments {
         hash_function: "sha256".to_owned(),
         public_key: key.spki_der.clone(),
-        signature: sig.to_der().as_bytes().to_vec(),
+        signature: jws_signature_to_der(signature)?,
         text: signing_input.to_vec(),
+        public_key_pem: String::new(),
     };
     Some(prost::Message::encode_to_vec(&args))
 }

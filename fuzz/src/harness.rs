@@ -11,7 +11,7 @@
 
 use alb_oidc::b64;
 use alb_oidc::claims::{self, ClaimRules};
-use alb_oidc::config::{self, Config, HeaderNames};
+use alb_oidc::config::{self, Config, HeaderNames, HeaderRole};
 use alb_oidc::engine::{Engine, KeyResponse, RustVerifier, TokenStep, UserStep};
 use alb_oidc::identity::is_safe_header_value;
 use alb_oidc::keys::PublicKey;
@@ -206,15 +206,7 @@ fn assert_canonical_segments(raw: &str) {
 /// Every header name the filter injects (the six identity headers and
 /// the claim headers).
 pub fn managed_headers(c: &Config) -> Vec<String> {
-    let h = &c.headers;
-    let mut names = vec![
-        h.user.clone(),
-        h.claims.clone(),
-        h.user_id.clone(),
-        h.email.clone(),
-        h.groups.clone(),
-        h.name.clone(),
-    ];
+    let mut names: Vec<String> = c.headers.iter().map(|(_, name)| name.to_owned()).collect();
     names.extend(c.claim_headers.iter().map(|(_, header)| header.clone()));
     names
 }
@@ -643,9 +635,15 @@ pub fn grpc_answer_target(data: &[u8]) {
                 };
                 assert_eq!(user.username, username, "an answer about another user");
                 assert!(user.is_active, "an inactive user allowed");
-                let allowed = [&names.user_id, &names.email, &names.groups, &names.name];
+                let allowed = [
+                    HeaderRole::UserId,
+                    HeaderRole::Email,
+                    HeaderRole::Groups,
+                    HeaderRole::Name,
+                ]
+                .map(|role| names.get(role));
                 for (i, (name, value)) in headers.iter().enumerate() {
-                    assert!(allowed.contains(&name), "{name:?} injected");
+                    assert!(allowed.contains(&name.as_str()), "{name:?} injected");
                     assert!(!value.is_empty() && is_safe_header_value(value));
                     assert!(!headers[..i].iter().any(|(n, _)| n == name));
                 }
