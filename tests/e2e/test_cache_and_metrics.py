@@ -139,18 +139,19 @@ def test_counters_agree_with_traffic(make_envoy, key_server, new_minter):
 
 
 def prometheus_counters(e, names: list[str]) -> dict[str, int]:
-    """Per stat name (e.g. `alb_oidc.requests.allowed`), the value of the one
-    sample of Envoy's Prometheus exposition it becomes (`envoy_` + the full
-    stat name with `_` for `.`): parsed by the Prometheus client library, so a
-    malformed exposition fails here."""
+    """Per stat name (e.g. `alb_oidc.requests.allowed`), the value of its one
+    counter in Envoy's Prometheus exposition, parsed by the Prometheus client
+    library (so a malformed exposition fails here): `alb_oidc_requests_allowed`,
+    which the parser reports as the sample `alb_oidc_requests_allowed_total`."""
     samples = e.process.admin.prometheus()
     out = {}
     for name in names:
-        suffix = "_" + name.replace(".", "_")
-        found = [s for s in samples if s.name.startswith("envoy_") and s.name.endswith(suffix)]
-        assert len(found) <= 1, f"{name}: several Prometheus samples {found}"
-        out[name] = int(found[0].value) if found else 0
+        sample_name = name.replace(".", "_") + "_total"
+        found = [s for s in samples if s.name == sample_name]
+        assert len(found) == 1, f"{name}: expected one Prometheus sample {sample_name}, found {found}"
+        out[name] = int(found[0].value)
     return out
+
 
 
 def test_metrics_exist_before_traffic_or_after_first(make_envoy):
