@@ -90,6 +90,10 @@ class FaultProxy:
         with self.lock:
             conns, self.conns = self.conns, []
         for c in conns:
+            # shutdown first: a thread blocked in recv() keeps the socket open
+            # past close(), and Envoy would never see the connection end
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 c.close()
 
