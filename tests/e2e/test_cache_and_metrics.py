@@ -153,7 +153,6 @@ def prometheus_counters(e, names: list[str]) -> dict[str, int]:
     return out
 
 
-
 def test_metrics_exist_before_traffic_or_after_first(make_envoy):
     """Counters show up in /stats (either defined at start or after first use)."""
     e = make_envoy(config(), name="metrics-names")
