@@ -15,10 +15,15 @@ one variant's verified tokens can never make another variant's requests hot.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from envoykit import bootstrap as bs
 
 REGION = "us-east-1"
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/bench/0123456789abcdef"
@@ -27,11 +32,6 @@ CLIENT = "alb-sim-client"
 SUB = "bench-user"
 TOKEN_HEADER = "x-amzn-oidc-data"
 IDENTITY_HEADER = "x-auth-user"
-
-ROUTER = {
-    "name": "envoy.filters.http.router",
-    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
-}
 
 
 @dataclass
@@ -73,48 +73,15 @@ def variants() -> list[Variant]:
         Variant("e", "alb-oidc cold, pure-Rust p256", "alb", "cold", alb_config("rust")),
         Variant("f", "jwt_authn cold, no cache", "jwt", "cold"),
         Variant("g", "jwt_authn hot, jwt_cache_config", "jwt", "hot", jwt_cache=True),
-        Variant("h", "alb-oidc + user service, hot", "alb", "hot", alb_config("host", user_service=True),
-                expects_user_id=True),
+        Variant(
+            "h",
+            "alb-oidc + user service, hot",
+            "alb",
+            "hot",
+            alb_config("host", user_service=True),
+            expects_user_id=True,
+        ),
     ]
-
-
-def static_cluster(name: str, port: int, http2: bool = False) -> dict:
-    c: dict[str, Any] = {
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
-                "address": "127.0.0.1", "port_value": port}}}}]}],
-        },
-    }
-    if http2:
-        c["typed_extension_protocol_options"] = {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
-            }
-        }
-    return c
-
-
-def wasm_filter(vm_id: str, wasm: Path, configuration: str) -> dict:
-    return {
-        "name": "envoy.filters.http.wasm",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": vm_id,
-                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration},
-                "vm_config": {
-                    "vm_id": vm_id,
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": str(wasm)}},
-                },
-            },
-        },
-    }
 
 
 def jwt_filter(jwks: dict, cache: bool) -> dict:
@@ -138,22 +105,8 @@ def jwt_filter(jwks: dict, cache: bool) -> dict:
 
 
 def listener(v: Variant, filters: list[dict]) -> dict:
-    return {
-        "name": f"bench_{v.key}",
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": v.port}},
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": f"bench_{v.key}",
-                "route_config": {"name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-                    {"match": {"path": "/check"}, "route": {"cluster": "echo"}},
-                    {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}},
-                ]}]},
-                "http_filters": filters + [ROUTER],
-            },
-        }]}],
-    }
+    routes = [bs.route_to_cluster("echo", path="/check"), bs.direct_response(200, "ok\n")]
+    return bs.http_listener(f"bench_{v.key}", v.port, routes=routes, http_filters=filters)
 
 
 def bootstrap(
@@ -172,34 +125,30 @@ def bootstrap(
         if v.kind == "none":
             filters: list[dict] = []
         elif v.kind == "noop":
-            filters = [wasm_filter(f"bench_{v.key}", noop_wasm, "{}")]
+            filters = [bs.wasm_filter(f"bench_{v.key}", noop_wasm, "{}")]
         elif v.kind == "alb":
             assert v.filter_config is not None
-            filters = [wasm_filter(f"bench_{v.key}", wasm, json.dumps(v.filter_config))]
+            filters = [bs.wasm_filter(f"bench_{v.key}", wasm, v.filter_config)]
         elif v.kind == "jwt":
             filters = [jwt_filter(jwks, v.jwt_cache)]
         else:  # pragma: no cover
             raise AssertionError(v.kind)
         listeners.append(listener(v, filters))
-    clusters = [static_cluster("echo", echo_port), static_cluster("alb_public_keys", key_port)]
+    clusters = [bs.static_cluster("echo", echo_port), bs.static_cluster("alb_public_keys", key_port)]
     if user_service_port is not None:
-        clusters.append(static_cluster("user_service", user_service_port, http2=True))
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {"listeners": listeners, "clusters": clusters},
-    }
+        clusters.append(bs.static_cluster("user_service", user_service_port, http2=True))
+    return bs.bootstrap(admin_port=admin_port, listeners=listeners, clusters=clusters)
 
 
 def jwks_from_pem(pem: bytes, kid: str) -> dict:
     """The P-256 public key as a JWKS (what jwt_authn's local_jwks wants)."""
-    import base64
-
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
     nums = load_pem_public_key(pem).public_numbers()  # type: ignore[union-attr]
 
     def b64(n: int) -> str:
         return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
 
-    return {"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
-                      "x": b64(nums.x), "y": b64(nums.y)}]}  # type: ignore[attr-defined]
+    return {
+        "keys": [
+            {"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "x": b64(nums.x), "y": b64(nums.y)}
+        ]
+    }  # type: ignore[attr-defined]

@@ -63,12 +63,11 @@ end
 """
 
 
-
 def find_wrk(repo: Path) -> str:
     for cand in (os.environ.get("WRK"), shutil.which("wrk"), str(repo / ".tools" / "bin" / "wrk")):
         if cand and Path(cand).exists():
             return cand
-    raise SystemExit("wrk not found: run `make bench` (installs it with apt-get) or set WRK=/path/to/wrk")
+    raise SystemExit("wrk not found: install it (Debian: apt-get install wrk; .ci/run does) or set WRK=/path/to/wrk")
 
 
 @dataclass
@@ -123,12 +122,21 @@ class Wrk:
         if self.cpu is not None:
             cmd += ["taskset", "-c", self.cpu]
         cmd += [
-            self.wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", f"--timeout={timeout_s}s",
-            "-s", str(script), f"http://127.0.0.1:{port}{path}",
-            "--", str(token_file), str(offset), path,
+            self.wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(duration_s))}s",
+            f"--timeout={timeout_s}s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}{path}",
+            "--",
+            str(token_file),
+            str(offset),
+            path,
         ]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 120)
-        line = next((l for l in reversed(p.stdout.splitlines()) if l.startswith("{")), None)
+        line = next((ln for ln in reversed(p.stdout.splitlines()) if ln.startswith("{")), None)
         if p.returncode != 0 or line is None:
             raise RuntimeError(f"wrk failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
         d = json.loads(line)

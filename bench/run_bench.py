@@ -4,6 +4,7 @@ and Envoy's native jwt_authn, side by side in one Envoy (issue 5).
 
     make bench          # full run -> bench/RESULTS.md, bench/results.png, bench/out/results.json
     make bench-smoke    # correctness only: a few hundred requests per variant
+    .venv/bin/python -m bench.run_bench --help    # from the repo root
 
 What a run does:
 
@@ -35,29 +36,26 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
+from bench import envoy_config as ec
+from bench.loadgen import Wrk, WrkResult, find_wrk
+from envoykit.client import http_request
+from envoykit.echo import EchoServer
+from envoykit.keyserver import KeyServer
+from envoykit.paths import ENVOY_BIN, FILTER_WASM, REPO
+from envoykit.process import EnvoyProcess, EnvoyStartError, ProcessGroup, envoy_version
+from envoykit.wait import WaitTimeout, free_port, port_open, wait_until
 
-import envoy_config as ec  # noqa: E402
-from loadgen import Wrk, WrkResult, find_wrk  # noqa: E402
-
-from harness import EchoServer, KeyServer, free_port, http_request  # noqa: E402
-
-ENVOY = Path(os.environ.get("ALB_OIDC_ENVOY", REPO / ".venv" / "bin" / "envoy"))
-WASM = REPO / "target" / "wasm32-wasip1" / "release" / "alb_oidc.wasm"
+BENCH = REPO / "bench"
+ENVOY = ENVOY_BIN
+WASM = FILTER_WASM
 NOOP_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "alb_oidc_bench_noop.wasm"
 ALB_SIM = REPO / "target" / "release" / "alb-sim"
 USER_SERVICE = REPO / "target" / "release" / "alb-oidc-user-service"
@@ -108,7 +106,7 @@ def pinning() -> tuple[str | None, str | None]:
 def cpu_ticks(pid: int) -> int:
     """utime + stime of the whole process (all threads), in clock ticks."""
     text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
 
 
@@ -119,117 +117,40 @@ def rss_kib(pid: int) -> int:
     raise BenchError("no VmRSS")
 
 
-def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None, what: str = "port") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise BenchError(f"{what} exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise BenchError(f"{what} not listening on {port} within {timeout}s")
+def wait_port(port: int, timeout: float, proc: ProcessGroup, what: str) -> None:
+    def listening() -> bool:
+        if proc.returncode() is not None:
+            raise BenchError(f"{what} exited with {proc.returncode()} before listening\n{proc.tail()}")
+        return port_open(port, timeout=0.5)
 
-
-def stop_proc(p: subprocess.Popen | None) -> None:
-    if p is None or p.poll() is not None:
-        return
     try:
-        os.killpg(p.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+        wait_until(listening, timeout, interval=0.05, what=f"{what} listening on {port}")
+    except WaitTimeout as e:
+        raise BenchError(str(e)) from None
+
+
+def start_envoy(name: str, boot: dict, workdir: Path, concurrency: int, cpus: str | None) -> EnvoyProcess:
+    """The benchmark's Envoy: warnings only (logging costs CPU), pinned to `cpus`."""
+    e = EnvoyProcess(
+        workdir / name,
+        name=name,
+        concurrency=concurrency,
+        log_level="warning",
+        component_log_level="wasm:info",
+        cpus=cpus,
+    )
     try:
-        p.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait(timeout=10)
+        return e.start(boot, timeout=60)
+    except EnvoyStartError as err:
+        raise BenchError(f"envoy {name}: {err}") from None
 
 
-class EnvoyProc:
-    def __init__(self, name: str, boot: dict, workdir: Path, concurrency: int, cpus: str | None) -> None:
-        self.name = name
-        self.dir = workdir / name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.boot = boot
-        self.concurrency = concurrency
-        self.cpus = cpus
-        self.proc: subprocess.Popen | None = None
-        self.admin_port = boot["admin"]["address"]["socket_address"]["port_value"]
-        self.log_path = self.dir / "envoy.log"
-
-    def start(self, ports: list[int]) -> "EnvoyProc":
-        cfg = self.dir / "envoy.json"
-        cfg.write_text(json.dumps(self.boot, indent=1))
-        cmd = ["taskset", "-c", self.cpus] if self.cpus else []
-        cmd += [str(ENVOY), "-c", str(cfg), "--concurrency", str(self.concurrency), "--use-dynamic-base-id",
-                "--log-path", str(self.log_path), "-l", "warning", "--component-log-level", "wasm:info",
-                "--drain-time-s", "0"]
-        out = open(self.dir / "stdout.log", "wb")
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise BenchError(f"envoy {self.name} exited ({self.proc.returncode}); see {self.dir}\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(f"envoy {self.name} not ready; see {self.dir}\n{self.log_tail()}")
-            time.sleep(0.1)
-        for p in ports:
-            wait_port(p, 20, self.proc, f"envoy {self.name}")
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, n: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-n:])
-
-    def stats(self, filt: str = "") -> dict[str, int]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats?filter={urllib.parse.quote(filt)}",
-                                    timeout=10) as r:
-            text = r.read().decode()
-        out = {}
-        for line in text.splitlines():
-            name, sep, val = line.partition(": ")
-            if sep and val.strip().lstrip("-").isdigit():
-                out[name.strip()] = int(val)
-        return out
-
-    def counter(self, suffix: str) -> int:
-        """Sum of the stats named `suffix` or ending in `.suffix`."""
-        return sum(v for n, v in self.stats().items() if n == suffix or n.endswith("." + suffix))
-
-    def exact(self, name: str) -> int:
-        return self.stats(name.replace(".", r"\.")).get(name, 0)
-
-    def stop(self) -> None:
-        stop_proc(self.proc)
-        bad = [l for l in self.log_text().splitlines()
-               if "panicked at" in l or "wasm trap" in l or "unreachable" in l.lower()]
-        if bad:
-            raise BenchError(f"wasm panic/trap in envoy {self.name} log:\n" + "\n".join(bad[:5]))
-
-
-def envoy_version() -> str:
-    try:
-        out = subprocess.run([str(ENVOY), "--version"], capture_output=True, text=True, timeout=30).stdout
-        return out.strip().split("version:")[-1].strip()
-    except Exception as e:  # pragma: no cover
-        return f"unknown ({e})"
+def stop_envoy(e: EnvoyProcess) -> None:
+    """Stops it; a wasm panic or trap in its log fails the run."""
+    e.stop(grace=15)
+    bad = e.panics()
+    if bad:
+        raise BenchError(f"wasm panic/trap in envoy {e.name} log:\n" + "\n".join(bad[:5]))
 
 
 # --------------------------------------------------------------------------
@@ -244,19 +165,40 @@ class Tokens:
         self.dir = workdir / "tokens"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.keys = workdir / "keys"
-        kid = subprocess.run([str(ALB_SIM), "keys", "generate", "--dir", str(self.keys)],
-                             capture_output=True, text=True, check=True).stdout.strip().split()[-1]
-        self.kid = subprocess.run([str(ALB_SIM), "keys", "current", "--dir", str(self.keys)],
-                                  capture_output=True, text=True, check=True).stdout.strip()
-        check(self.kid == kid or kid in self.kid or True, "kid")
-        self.pem = subprocess.run([str(ALB_SIM), "keys", "public", "--dir", str(self.keys)],
-                                  capture_output=True, check=True).stdout
+        kid = subprocess.run(
+            [str(ALB_SIM), "keys", "generate", "--dir", str(self.keys)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        self.kid = subprocess.run(
+            [str(ALB_SIM), "keys", "current", "--dir", str(self.keys)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        check(self.kid == kid, f"alb-sim keys current says {self.kid!r}, the key just generated is {kid!r}")
+        self.pem = subprocess.run(
+            [str(ALB_SIM), "keys", "public", "--dir", str(self.keys)], capture_output=True, check=True
+        ).stdout
 
     def mint(self, name: str, count: int, unpadded: bool, keys: Path | None = None, sub: str = ec.SUB) -> Path:
         out = self.dir / f"{name}.txt"
-        cmd = [str(BENCH_MINT), "--dir", str(keys or self.keys), "--count", str(count), "--out", str(out),
-               "--signer", ec.ARN, "--issuer", ec.ISSUER, "--client", ec.CLIENT, "--sub", sub,
-               "--exp-in", "14400", "--threads", str(min(2, os.cpu_count() or 1))]
+        cmd = [
+            str(BENCH_MINT),
+            "--dir",
+            str(keys or self.keys),
+            "--count",
+            str(count),
+            "--out",
+            str(out),
+            "--signer",
+            ec.ARN,
+            "--issuer",
+            ec.ISSUER,
+            "--client",
+            ec.CLIENT,
+            "--sub",
+            sub,
+            "--exp-in",
+            "14400",
+            "--threads",
+            str(min(2, os.cpu_count() or 1)),
+        ]
         if unpadded:
             cmd.append("--unpadded")
         subprocess.run(cmd, check=True)
@@ -264,7 +206,7 @@ class Tokens:
 
     @staticmethod
     def read(path: Path) -> list[str]:
-        return [l for l in path.read_text().splitlines() if l]
+        return [line for line in path.read_text().splitlines() if line]
 
 
 def tamper(token: str) -> str:
@@ -272,7 +214,7 @@ def tamper(token: str) -> str:
     h, p, s = token.split(".")
     i = len(s.rstrip("=")) // 2
     c = "A" if s[i] != "A" else "B"
-    return f"{h}.{p}.{s[:i]}{c}{s[i + 1:]}"
+    return f"{h}.{p}.{s[:i]}{c}{s[i + 1 :]}"
 
 
 # --------------------------------------------------------------------------
@@ -289,35 +231,34 @@ class Bench:
         self.wrk = Wrk(find_wrk(REPO), self.work, self.gen_cpus)
         self.variants = [v for v in ec.variants() if v.key in args.variants]
         self.results: dict[str, Any] = {"variants": {}, "rounds": [], "extras": {}}
-        self.procs: list[subprocess.Popen] = []
-        self.envoys: list[EnvoyProc] = []
+        self.procs: list[ProcessGroup] = []
+        self.envoys: list[EnvoyProcess] = []
         self.key_server = KeyServer().start()
         self.echo = EchoServer().start()
 
     # -- lifecycle ----------------------------------------------------------
     def close(self) -> None:
         for e in self.envoys:
-            try:
-                stop_proc(e.proc)
-            except Exception:
-                pass
+            e.stop(grace=15)
         for p in self.procs:
-            stop_proc(p)
+            p.stop(grace=15)
         self.key_server.stop()
         self.echo.stop()
 
-    def spawn(self, cmd: list[str], name: str, cpus: str | None = None, env: dict | None = None) -> subprocess.Popen:
-        full = (["taskset", "-c", cpus] if cpus else []) + cmd
-        out = open(self.work / f"{name}.log", "wb")
-        p = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                             env={**os.environ, **(env or {})})
+    def spawn(self, cmd: list[str], name: str, cpus: str | None = None, env: dict | None = None) -> ProcessGroup:
+        p = ProcessGroup(name, self.work / f"{name}.log", env=env)
+        p.spawn((["taskset", "-c", cpus] if cpus else []) + cmd)
         self.procs.append(p)
         return p
 
-    def start_user_service(self, database: str, name: str, cpus: str | None = None) -> tuple[subprocess.Popen, int]:
+    def start_user_service(self, database: str, name: str, cpus: str | None = None) -> tuple[ProcessGroup, int]:
         port = new_port()
-        p = self.spawn([str(USER_SERVICE), "serve", "--database", database, "--listen", f"127.0.0.1:{port}"],
-                       name, cpus, env={"RUST_LOG": "warn"})
+        p = self.spawn(
+            [str(USER_SERVICE), "serve", "--database", database, "--listen", f"127.0.0.1:{port}"],
+            name,
+            cpus,
+            env={"RUST_LOG": "warn"},
+        )
         wait_port(port, 30, p, "user service")
         return p, port
 
@@ -328,8 +269,9 @@ class Bench:
         self.key_server.add_key(self.tok.kid, self.tok.pem)
         self.jwks = ec.jwks_from_pem(self.tok.pem, self.tok.kid)
         # Probe tokens decide the encoding (see choose_encoding).
-        self.probe = {enc: Tokens.read(self.tok.mint(f"probe_{enc}", 3, enc == "unpadded"))
-                      for enc in ("padded", "unpadded")}
+        self.probe = {
+            enc: Tokens.read(self.tok.mint(f"probe_{enc}", 3, enc == "unpadded")) for enc in ("padded", "unpadded")
+        }
         log(f"key {self.tok.kid}; probe tokens minted")
         self.mint_seconds = time.monotonic() - t0
 
@@ -354,12 +296,22 @@ class Bench:
             self.us_proc, us_port = self.start_user_service(str(db), "user-service-main")
         for v in self.variants:
             v.port = new_port()
-        boot = ec.bootstrap(self.variants, admin_port=new_port(), wasm=WASM, noop_wasm=NOOP_WASM, jwks=self.jwks,
-                            echo_port=self.echo.port, key_port=self.key_server.port, user_service_port=us_port)
-        self.envoy = EnvoyProc("main", boot, self.work, 1, self.envoy_cpus).start([v.port for v in self.variants])
+        boot = ec.bootstrap(
+            self.variants,
+            admin_port=new_port(),
+            wasm=WASM,
+            noop_wasm=NOOP_WASM,
+            jwks=self.jwks,
+            echo_port=self.echo.port,
+            key_port=self.key_server.port,
+            user_service_port=us_port,
+        )
+        self.envoy = start_envoy("main", boot, self.work, 1, self.envoy_cpus)
         self.envoys.append(self.envoy)
-        log(f"envoy pid {self.envoy.pid} (--concurrency 1{', CPU ' + self.envoy_cpus if self.envoy_cpus else ''}), "
-            f"listeners: " + " ".join(f"{v.key}:{v.port}" for v in self.variants))
+        log(
+            f"envoy pid {self.envoy.pid} (--concurrency 1{', CPU ' + self.envoy_cpus if self.envoy_cpus else ''}), "
+            f"listeners: " + " ".join(f"{v.key}:{v.port}" for v in self.variants)
+        )
 
     def choose_encoding(self) -> bool:
         """True when the run must use unpadded tokens.
@@ -382,8 +334,12 @@ class Bench:
         r2 = http_request(jwt.port, "/check", {ec.TOKEN_HEADER: self.probe["unpadded"][1]})
         check(r2.status == 200, f"jwt_authn refused a valid unpadded token: {r2.status} {r2.body[:200]!r}")
         used = "padded" if padded_ok else "unpadded"
-        self.results["encoding"] = {"padded_accepted_by_jwt_authn": padded_ok, "padded_status": r.status,
-                                    "padded_body": r.body.decode(errors="replace")[:200], "used": used}
+        self.results["encoding"] = {
+            "padded_accepted_by_jwt_authn": padded_ok,
+            "padded_status": r.status,
+            "padded_body": r.body.decode(errors="replace")[:200],
+            "used": used,
+        }
         log(f"jwt_authn on the ALB's padded token: {r.status} {r.body[:80]!r}; all variants use {used} tokens")
         return not padded_ok
 
@@ -398,8 +354,10 @@ class Bench:
             check(r.status == 200, f"({v.key}) /check answered {r.status}: {r.body[:200]!r}")
             up = r.upstream
             if v.expects_identity:
-                check(up.get(ec.IDENTITY_HEADER) == ec.SUB,
-                      f"({v.key}) identity header {ec.IDENTITY_HEADER}={up.get(ec.IDENTITY_HEADER)!r}, want {ec.SUB!r}")
+                check(
+                    up.get(ec.IDENTITY_HEADER) == ec.SUB,
+                    f"({v.key}) identity header {ec.IDENTITY_HEADER}={up.get(ec.IDENTITY_HEADER)!r}, want {ec.SUB!r}",
+                )
             if v.expects_user_id:
                 uid = up.get("x-auth-user-id")
                 check(bool(uid) and uid.isdigit(), f"({v.key}) x-auth-user-id missing or odd: {uid!r}")
@@ -411,26 +369,32 @@ class Bench:
                     r = http_request(v.port, "/", hdrs)
                     check(r.status == 401, f"({v.key}) {what} answered {r.status}, want 401")
             if v.kind == "noop":
-                check("alb-oidc-bench-noop: configured" in self.envoy.log_text(),
-                      f"({v.key}) the no-op filter did not log its configuration")
-            log(f"({v.key}) valid: 200 from echo and direct_response"
+                check(
+                    "alb-oidc-bench-noop: configured" in self.envoy.log_text(),
+                    f"({v.key}) the no-op filter did not log its configuration",
+                )
+            log(
+                f"({v.key}) valid: 200 from echo and direct_response"
                 + (f", {ec.IDENTITY_HEADER}={ec.SUB}" if v.expects_identity else "")
                 + (", x-auth-user-id present" if v.expects_user_id else "")
-                + (", 401 for tampered/missing token" if v.kind in ("alb", "jwt") else ""))
+                + (", 401 for tampered/missing token" if v.kind in ("alb", "jwt") else "")
+            )
         self.results["validated"] = True
 
     def semantics_run(self, v: ec.Variant, n: int) -> dict:
         """n requests through wrk, checking statuses and (for alb-oidc) that
         hot variants hit the token cache and cold ones never do."""
-        before = self.envoy.stats("alb_oidc")
+        before = self.envoy.admin.stats("alb_oidc")
         name = f"http.bench_{v.key}.downstream_rq_2xx"
-        s2xx = self.envoy.exact(name)
+        s2xx = self.envoy.admin.stat(name)
         res = self.run_at_least(v, n, connections=4)
-        got2xx = self.envoy.exact(name) - s2xx
+        got2xx = self.envoy.admin.stat(name) - s2xx
         # Envoy also answered the few requests still in flight when wrk stopped.
-        check(res.requests <= got2xx <= res.requests + 4 * res.chunks,
-              f"({v.key}) Envoy counted {got2xx} 2xx, wrk {res.requests} requests")
-        after = self.envoy.stats("alb_oidc")
+        check(
+            res.requests <= got2xx <= res.requests + 4 * res.chunks,
+            f"({v.key}) Envoy counted {got2xx} 2xx, wrk {res.requests} requests",
+        )
+        after = self.envoy.admin.stats("alb_oidc")
 
         def delta(suffix: str) -> int:
             return sum(after.get(k, 0) - before.get(k, 0) for k in after if k.endswith(suffix))
@@ -457,8 +421,15 @@ class Bench:
             self.offsets[v.key] = off + res.requests + kw.get("connections", 16)
         return res
 
-    def run_at_least(self, v: ec.Variant, n: int, connections: int, chunk_s: float = 1.0,
-                     port: int | None = None, token_file: Path | None = None) -> WrkResult:
+    def run_at_least(
+        self,
+        v: ec.Variant,
+        n: int,
+        connections: int,
+        chunk_s: float = 1.0,
+        port: int | None = None,
+        token_file: Path | None = None,
+    ) -> WrkResult:
         """wrk runs of chunk_s seconds until at least n requests completed
         (wrk cannot stop after a count), every one without errors/non-2xx."""
         total, last, chunks = 0, None, 0
@@ -492,9 +463,17 @@ class Bench:
         check(res.errors == 0, f"({v.key}) {mode}: {res.errors} errors/non-2xx: {res.raw}")
         check(res.requests > 0, f"({v.key}) {mode}: no requests completed")
         cpu_us = (t1 - t0) / CLK_TCK * 1e6 / res.requests
-        return {"requests": res.requests, "seconds": res.duration_s, "rps": res.rps, "cpu_us_per_req": cpu_us,
-                "cpu_s": (t1 - t0) / CLK_TCK, "p50_us": res.lat_p50_us, "p90_us": res.lat_p90_us,
-                "p99_us": res.lat_p99_us, "max_us": res.lat_max_us}
+        return {
+            "requests": res.requests,
+            "seconds": res.duration_s,
+            "rps": res.rps,
+            "cpu_us_per_req": cpu_us,
+            "cpu_s": (t1 - t0) / CLK_TCK,
+            "p50_us": res.lat_p50_us,
+            "p90_us": res.lat_p90_us,
+            "p99_us": res.lat_p99_us,
+            "max_us": res.lat_max_us,
+        }
 
     def run_rounds(self) -> None:
         a = self.args
@@ -503,14 +482,16 @@ class Bench:
             self.wrk_run(v, connections=a.connections, duration_s=a.warmup)
         keys = [v.key for v in self.variants]
         for r in range(a.rounds):
-            order = self.variants[r % len(keys):] + self.variants[: r % len(keys)]
+            order = self.variants[r % len(keys) :] + self.variants[: r % len(keys)]
             rnd: dict[str, Any] = {"order": [v.key for v in order], "load_start": os.getloadavg()[0]}
             for v in order:
                 sat = self.measure(v, "sat")
                 lat = self.measure(v, "paced")
                 rnd[v.key] = {"sat": sat, "paced": lat}
-                log(f"round {r + 1}/{a.rounds} ({v.key}) {sat['cpu_us_per_req']:7.1f} us CPU/req  "
-                    f"{sat['rps']:8.0f} req/s  @{lat['rps']:.0f}/s p50 {lat['p50_us']} us p99 {lat['p99_us']} us")
+                log(
+                    f"round {r + 1}/{a.rounds} ({v.key}) {sat['cpu_us_per_req']:7.1f} us CPU/req  "
+                    f"{sat['rps']:8.0f} req/s  @{lat['rps']:.0f}/s p50 {lat['p50_us']} us p99 {lat['p99_us']} us"
+                )
             self.results["rounds"].append(rnd)
 
     # -- extras -------------------------------------------------------------------
@@ -521,35 +502,55 @@ class Bench:
         subprocess.run([str(ALB_SIM), "keys", "generate", "--dir", str(keys2)], check=True, capture_output=True)
         out = {}
         for delay in (0.0, 0.3):
-            kid = subprocess.run([str(ALB_SIM), "keys", "generate", "--dir", str(keys2)], check=True,
-                                 capture_output=True, text=True).stdout.strip().split()[-1]
-            kid = subprocess.run([str(ALB_SIM), "keys", "current", "--dir", str(keys2)], check=True,
-                                 capture_output=True, text=True).stdout.strip()
-            pem = subprocess.run([str(ALB_SIM), "keys", "public", "--dir", str(keys2)], check=True,
-                                 capture_output=True).stdout
+            kid = subprocess.run(
+                [str(ALB_SIM), "keys", "generate", "--dir", str(keys2)], check=True, capture_output=True, text=True
+            ).stdout.strip()
+            current = subprocess.run(
+                [str(ALB_SIM), "keys", "current", "--dir", str(keys2)], check=True, capture_output=True, text=True
+            ).stdout.strip()
+            check(current == kid, f"alb-sim keys current says {current!r}, the key just generated is {kid!r}")
+            pem = subprocess.run(
+                [str(ALB_SIM), "keys", "public", "--dir", str(keys2)], check=True, capture_output=True
+            ).stdout
             self.key_server.add_key(kid, pem)
             if delay:
                 self.key_server.set_delay(kid, delay)
             toks = Tokens.read(self.tok.mint(f"kid_{int(delay * 1000)}", 500, self.unpadded, keys=keys2))
             v = ec.Variant("k", "key fetch", "alb", "cold", ec.alb_config("host"))
             v.port = new_port()
-            boot = ec.bootstrap([v], admin_port=new_port(), wasm=WASM, noop_wasm=NOOP_WASM, jwks=self.jwks,
-                                echo_port=self.echo.port, key_port=self.key_server.port, user_service_port=None)
-            e = EnvoyProc(f"keyfetch_{int(delay * 1000)}", boot, self.work, 2, None).start([v.port])
+            boot = ec.bootstrap(
+                [v],
+                admin_port=new_port(),
+                wasm=WASM,
+                noop_wasm=NOOP_WASM,
+                jwks=self.jwks,
+                echo_port=self.echo.port,
+                key_port=self.key_server.port,
+                user_service_port=None,
+            )
+            e = start_envoy(f"keyfetch_{int(delay * 1000)}", boot, self.work, 2, None)
             self.envoys.append(e)
             try:
                 statuses = burst(v.port, toks)
                 fetches = self.key_server.count_kid(kid)
-                st = e.stats("listener.127.0.0.1")
-                per_worker = {k.split(".")[-2]: n for k, n in st.items()
-                              if ".worker_" in k and k.endswith("downstream_cx_total")}
+                st = e.admin.stats("listener.127.0.0.1")
+                per_worker = {
+                    k.split(".")[-2]: n for k, n in st.items() if ".worker_" in k and k.endswith("downstream_cx_total")
+                }
             finally:
-                e.stop()
+                stop_envoy(e)
             ok = sum(1 for s in statuses if s == 200)
-            out[f"delay_{int(delay * 1000)}ms"] = {"requests": len(toks), "ok": ok, "statuses": _count(statuses),
-                                                    "key_fetches": fetches, "connections_per_worker": per_worker}
-            log(f"key fetch (key server delay {delay * 1000:.0f} ms): {len(toks)} simultaneous requests, "
-                f"{ok} x 200, key server saw {fetches} fetch(es) of the new kid; connections per worker {per_worker}")
+            out[f"delay_{int(delay * 1000)}ms"] = {
+                "requests": len(toks),
+                "ok": ok,
+                "statuses": _count(statuses),
+                "key_fetches": fetches,
+                "connections_per_worker": per_worker,
+            }
+            log(
+                f"key fetch (key server delay {delay * 1000:.0f} ms): {len(toks)} simultaneous requests, "
+                f"{ok} x 200, key server saw {fetches} fetch(es) of the new kid; connections per worker {per_worker}"
+            )
         self.results["extras"]["key_fetch"] = out
 
     def extra_rss(self) -> None:
@@ -557,17 +558,25 @@ class Bench:
         n = self.args.rss_tokens
         v = ec.Variant("m", "rss", "alb", "cold", ec.alb_config("host"))
         v.port = new_port()
-        boot = ec.bootstrap([v], admin_port=new_port(), wasm=WASM, noop_wasm=NOOP_WASM, jwks=self.jwks,
-                            echo_port=self.echo.port, key_port=self.key_server.port, user_service_port=None)
+        boot = ec.bootstrap(
+            [v],
+            admin_port=new_port(),
+            wasm=WASM,
+            noop_wasm=NOOP_WASM,
+            jwks=self.jwks,
+            echo_port=self.echo.port,
+            key_port=self.key_server.port,
+            user_service_port=None,
+        )
         t0 = time.monotonic()
         tf = self.tok.mint("rss", n, self.unpadded)
         log(f"rss: minted {n} distinct tokens in {time.monotonic() - t0:.1f}s")
-        e = EnvoyProc("rss", boot, self.work, 1, self.envoy_cpus).start([v.port])
+        e = start_envoy("rss", boot, self.work, 1, self.envoy_cpus)
         self.envoys.append(e)
         try:
             r = http_request(v.port, "/", {ec.TOKEN_HEADER: self.hot})
             check(r.status == 200, f"rss envoy: {r.status}")
-            warm = self.run_at_least(v, 2000, 8, 1.0, v.port, self.pools.get("d", self.hot_file))
+            self.run_at_least(v, 2000, 8, 1.0, v.port, self.pools.get("d", self.hot_file))
             time.sleep(1)
             before = rss_kib(e.pid)
             # Tokens are used in file order from the first one: the first n
@@ -579,17 +588,25 @@ class Bench:
             res2 = self.run_at_least(v, n, 16, 5.0, v.port, tf)
             time.sleep(1)
             after2 = rss_kib(e.pid)
-            miss = e.counter("token_cache.miss")
+            miss = e.admin.counter("token_cache.miss")
         finally:
-            e.stop()
+            stop_envoy(e)
         tok_len = len(self.hot)
         self.results["extras"]["rss"] = {
-            "tokens": n, "requests_first_pass": res.requests, "requests_second_pass": res2.requests,
-            "rss_before_kib": before, "rss_after_kib": after, "rss_after_second_pass_kib": after2,
-            "token_cache_misses": miss, "token_len": tok_len, "verified_token_cache_max": 1024,
+            "tokens": n,
+            "requests_first_pass": res.requests,
+            "requests_second_pass": res2.requests,
+            "rss_before_kib": before,
+            "rss_after_kib": after,
+            "rss_after_second_pass_kib": after2,
+            "token_cache_misses": miss,
+            "token_len": tok_len,
+            "verified_token_cache_max": 1024,
         }
-        log(f"rss: before {before} KiB, after {res.requests} distinct tokens {after} KiB (+{after - before}), "
-            f"after a second pass {after2} KiB")
+        log(
+            f"rss: before {before} KiB, after {res.requests} distinct tokens {after} KiB (+{after - before}), "
+            f"after a second pass {after2} KiB"
+        )
 
     def extra_user_service(self) -> None:
         a = self.args
@@ -610,16 +627,20 @@ class Bench:
                     us_bench(addr, "warm", users=a.us_users, cpus=self.gen_cpus)
                     runs = {}
                     for c in a.us_concurrency:
-                        runs[f"closed_c{c}"] = us_bench(addr, "closed", users=a.us_users, concurrency=c,
-                                                        duration=a.us_duration, cpus=self.gen_cpus)
-                    runs[f"rate_{a.us_rate}"] = us_bench(addr, "rate", users=a.us_users, rate=a.us_rate,
-                                                         duration=a.us_duration, cpus=self.gen_cpus)
+                        runs[f"closed_c{c}"] = us_bench(
+                            addr, "closed", users=a.us_users, concurrency=c, duration=a.us_duration, cpus=self.gen_cpus
+                        )
+                    runs[f"rate_{a.us_rate}"] = us_bench(
+                        addr, "rate", users=a.us_users, rate=a.us_rate, duration=a.us_duration, cpus=self.gen_cpus
+                    )
                 finally:
-                    stop_proc(p)
+                    p.stop(grace=15)
                 out[name] = runs
                 for k, r in runs.items():
-                    log(f"user service {name} {k}: {r['calls_per_s']:.0f} calls/s p50 {r['p50_us']} us "
-                        f"p99 {r['p99_us']} us errors {r['errors']}")
+                    log(
+                        f"user service {name} {k}: {r['calls_per_s']:.0f} calls/s p50 {r['p50_us']} us "
+                        f"p99 {r['p99_us']} us errors {r['errors']}"
+                    )
         finally:
             if pg_ok is None:
                 pg_admin(f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)")
@@ -642,11 +663,11 @@ class Bench:
             log(f"({v.key}) {sem[v.key]}")
         self.results["semantics"] = sem
         if self.smoke:
-            self.envoy.stop()
+            stop_envoy(self.envoy)
             return
         self.run_rounds()
         self.results["envoy_rss_kib_end"] = rss_kib(self.envoy.pid)
-        self.envoy.stop()
+        stop_envoy(self.envoy)
         if not a.no_extras:
             self.extra_key_fetch()
             self.extra_rss()
@@ -668,7 +689,7 @@ def burst(port: int, tokens: list[str]) -> list[int]:
         s = socket.create_connection(("127.0.0.1", port), timeout=30)
         socks.append(s)
     time.sleep(0.2)  # let Envoy accept and spread the connections
-    for s, t in zip(socks, tokens):
+    for s, t in zip(socks, tokens, strict=True):
         s.sendall(f"GET / HTTP/1.1\r\nHost: bench\r\n{ec.TOKEN_HEADER}: {t}\r\nConnection: close\r\n\r\n".encode())
     statuses = []
     for s in socks:
@@ -693,8 +714,9 @@ def pg_admin(sql: str) -> str | None:
     """Runs one statement on the PostgreSQL server; None on success, else why not."""
     if not shutil.which("psql"):
         return "psql not installed"
-    p = subprocess.run(["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], capture_output=True, text=True,
-                       timeout=60)
+    p = subprocess.run(
+        ["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], capture_output=True, text=True, timeout=60
+    )
     return None if p.returncode == 0 else (p.stderr.strip() or f"psql exit {p.returncode}")
 
 
@@ -717,14 +739,15 @@ def environment() -> dict:
                 break
     except OSError:
         pass
-    git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                         text=True).stdout.strip()
+    git = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
         "cpus": os.cpu_count(),
         "kernel": platform.release(),
-        "envoy": envoy_version(),
+        "envoy": envoy_version(ENVOY),
         "git": git,
         "loadavg_start": os.getloadavg(),
         "pinning": pinning(),
@@ -752,8 +775,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--us-rate", type=int, default=500)
     ap.add_argument("--us-duration", type=float, default=10)
     ap.add_argument("--no-extras", action="store_true")
-    ap.add_argument("--micro", type=Path, default=REPO / "target" / "criterion",
-                    help="criterion output directory to include")
+    ap.add_argument(
+        "--micro", type=Path, default=REPO / "target" / "criterion", help="criterion output directory to include"
+    )
     ap.add_argument("--out", type=Path, default=BENCH)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args(argv)
@@ -764,8 +788,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for p, what in ((ENVOY, "make venv"), (WASM, "make wasm"), (NOOP_WASM, "make bench-build"),
-                    (ALB_SIM, "make bench-build"), (BENCH_MINT, "make bench-build"), (USER_SERVICE, "make bench-build")):
+    for p, what in (
+        (ENVOY, "make venv"),
+        (WASM, "make wasm"),
+        (NOOP_WASM, "make bench-build"),
+        (ALB_SIM, "make bench-build"),
+        (BENCH_MINT, "make bench-build"),
+        (USER_SERVICE, "make bench-build"),
+    ):
         if not p.exists():
             print(f"missing {p}: run `{what}`", file=sys.stderr)
             return 2
@@ -783,11 +813,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(b.work, ignore_errors=True)
     b.results["meta"]["loadavg_end"] = os.getloadavg()
     if args.smoke:
-        print(f"bench-smoke: {len(b.variants)} variants valid "
-              f"({', '.join(b.variants[i].key for i in range(len(b.variants)))}); "
-              f"{args.check_requests} requests each, all 200; tokens {b.results['encoding']['used']}")
+        print(
+            f"bench-smoke: {len(b.variants)} variants valid "
+            f"({', '.join(b.variants[i].key for i in range(len(b.variants)))}); "
+            f"{args.check_requests} requests each, all 200; tokens {b.results['encoding']['used']}"
+        )
         return 0
-    import report
+    from bench import report
 
     report.write(b.results, args)
     return 0

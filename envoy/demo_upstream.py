@@ -61,9 +61,7 @@ def whoami(headers: Any, path: str) -> dict:
         "path": path,
         "authenticated": headers.get("x-auth-user") is not None,
         "identity": {name: headers.get(name) for name, _ in IDENTITY_HEADERS},
-        "claim_headers": {
-            k.lower(): v for k, v in headers.items() if k.lower().startswith(CLAIM_HEADER_PREFIX)
-        },
+        "claim_headers": {k.lower(): v for k, v in headers.items() if k.lower().startswith(CLAIM_HEADER_PREFIX)},
         "claims": claims,
         "alb_headers_forwarded": [h for h in ALB_HEADERS if headers.get(h) is not None],
     }
@@ -115,12 +113,14 @@ def render_page(doc: dict, host: str) -> str:
     rows = []
     for name, label in IDENTITY_HEADERS:
         rows.append(
-            f'<tr><th>{html.escape(label)}<br><code>{name}</code></th>'
+            f"<tr><th>{html.escape(label)}<br><code>{name}</code></th>"
             f'<td id="{name}">{cell(doc["identity"].get(name))}</td></tr>'
         )
     for name, value in sorted(doc["claim_headers"].items()):
-        rows.append(f'<tr><th>claim header<br><code>{html.escape(name)}</code></th>'
-                    f'<td id="{html.escape(name)}">{cell(value)}</td></tr>')
+        rows.append(
+            f"<tr><th>claim header<br><code>{html.escape(name)}</code></th>"
+            f'<td id="{html.escape(name)}">{cell(value)}</td></tr>'
+        )
     if doc["claims"] is not None:
         claims = html.escape(json.dumps(doc["claims"], indent=2, ensure_ascii=False))
     else:
@@ -129,15 +129,25 @@ def render_page(doc: dict, host: str) -> str:
     if user:
         uid = doc["identity"].get("x-auth-user-id")
         banner = f"Signed in as <strong>{html.escape(user)}</strong>" + (
-            f" (user id <strong>{html.escape(uid)}</strong>)" if uid else " (no user id: user service not configured)")
+            f" (user id <strong>{html.escape(uid)}</strong>)" if uid else " (no user id: user service not configured)"
+        )
         banner_bg = "#e6f4ea"
     else:
-        banner = ("No identity: this request reached the app without a verified user "
-                  "(an exempt path, or <code>allow_missing</code>).")
+        banner = (
+            "No identity: this request reached the app without a verified user "
+            "(an exempt path, or <code>allow_missing</code>)."
+        )
         banner_bg = "#fdecea"
     alb = ", ".join(f"<code>{h}</code>" for h in doc["alb_headers_forwarded"]) or "none"
-    return PAGE.format(rows="\n".join(rows), claims=claims, banner=banner, banner_bg=banner_bg,
-                       path=html.escape(doc["path"]), alb=alb, host=html.escape(host))
+    return PAGE.format(
+        rows="\n".join(rows),
+        claims=claims,
+        banner=banner,
+        banner_bg=banner_bg,
+        path=html.escape(doc["path"]),
+        alb=alb,
+        host=html.escape(host),
+    )
 
 
 class Handler(BaseHTTPRequestHandler):

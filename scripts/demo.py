@@ -9,8 +9,8 @@
     filter -> user service         :50051  (gRPC, SQLite at .run/users.db, --groups-claim custom:groups)
 
 Usage (from the repo root, after `make build venv`; `make demo` does both):
-    .venv/bin/python scripts/demo.py            start, self-test, print what to try, wait for Ctrl-C
-    .venv/bin/python scripts/demo.py --check    start, self-test, stop (exit 0 = demo works)
+    .venv/bin/python -m scripts.demo            start, self-test, print what to try, wait for Ctrl-C
+    .venv/bin/python -m scripts.demo --check    start, self-test, stop (exit 0 = demo works)
     DEMO_ONESHOT=1 ...                          same as --check
 
 Environment (all optional):
@@ -42,26 +42,25 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from envoykit.bootstrap import admin_port_of, hcm_of
+from envoykit.paths import ENVOY_BIN, FILTER_WASM, REPO, path_from_env
+from envoykit.process import EnvoyProcess, EnvoyStartError, ProcessGroup
+from envoykit.wait import WaitTimeout, port_open, wait_until
+
 DEMO_CONFIG = REPO / "envoy" / "demo.yaml"
 UPSTREAM_SCRIPT = REPO / "envoy" / "demo_upstream.py"
 
-
-def _path_env(var: str, default: Path) -> Path:
-    p = Path(os.environ.get(var) or default)
-    return p if p.is_absolute() else (REPO / p)
-
-
-ALB_SIM = _path_env("DEMO_ALB_SIM", REPO / "target" / "release" / "alb-sim")
-USER_SERVICE = _path_env("DEMO_USER_SERVICE", REPO / "target" / "release" / "alb-oidc-user-service")
-ENVOY = _path_env("ALB_OIDC_ENVOY", REPO / ".venv" / "bin" / "envoy")
-WASM = _path_env("ALB_OIDC_WASM", REPO / "target" / "wasm32-wasip1" / "release" / "alb_oidc.wasm")
+ALB_SIM = path_from_env("DEMO_ALB_SIM", REPO / "target" / "release" / "alb-sim")
+USER_SERVICE = path_from_env("DEMO_USER_SERVICE", REPO / "target" / "release" / "alb-oidc-user-service")
+ENVOY = ENVOY_BIN
+WASM = FILTER_WASM
 
 # (attribute, environment variable, default, what listens there)
 PORTS = [
@@ -101,7 +100,7 @@ class Ports:
     upstream: int
 
     @classmethod
-    def from_env(cls) -> "Ports":
+    def from_env(cls) -> Ports:
         values = {}
         for attr, var, default, _ in PORTS:
             raw = os.environ.get(var) or str(default)
@@ -133,6 +132,7 @@ def render_envoy_config(ports: Ports, wasm: Path) -> tuple[dict, dict]:
     path change; if the file's shape changes, this fails loudly."""
     boot = yaml.safe_load(DEMO_CONFIG.read_text())
     boot["admin"]["address"]["socket_address"]["port_value"] = ports.admin
+    assert admin_port_of(boot) == ports.admin
     (listener,) = boot["static_resources"]["listeners"]
     listener["address"]["socket_address"]["port_value"] = ports.envoy
     cluster_ports = {"demo_upstream": ports.upstream, "alb_public_keys": ports.keys, "user_service": ports.users}
@@ -144,7 +144,7 @@ def render_envoy_config(ports: Ports, wasm: Path) -> tuple[dict, dict]:
         seen.add(name)
     if seen != set(cluster_ports):
         raise DemoError(f"{DEMO_CONFIG}: expected clusters {sorted(cluster_ports)}, found {sorted(seen)}")
-    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm = hcm_of(listener)
     wasm_filter = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.wasm")
     cfg = wasm_filter["typed_config"]["config"]
     cfg["vm_config"]["code"]["local"]["filename"] = str(wasm)
@@ -155,111 +155,24 @@ def render_envoy_config(ports: Ports, wasm: Path) -> tuple[dict, dict]:
 # ---------------------------------------------------------------- processes --
 
 
-def _child_setup() -> None:
-    """In the child between fork and exec: get SIGTERM when the demo script dies."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except Exception:  # not Linux: the signal handlers and process groups still apply
-        pass
+def check_alive(child: ProcessGroup) -> None:
+    rc = child.returncode()
+    if rc is not None:
+        raise DemoError(f"{child.name} exited with status {rc}\n{child.tail()}")
 
 
-class Child:
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.argv = argv
-        self.log = log
-        self.env = env
-        self.proc: subprocess.Popen | None = None
-        self.killed = False
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=str(REPO),
-                env={**os.environ, **(self.env or {})},
-                start_new_session=True,  # own process group: Ctrl-C reaches only this script
-                preexec_fn=_child_setup,
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise DemoError(f"{self.name} exited with status {self.proc.returncode}\n{self.tail()}")
-
-    def tail(self, n: int = 25) -> str:
+def wait_for(pred: Callable[[], bool], child: ProcessGroup, timeout: float, what: str) -> None:
+    def reached() -> bool:
+        check_alive(child)
         try:
-            lines = self.log.read_text(errors="replace").splitlines()[-n:]
-        except FileNotFoundError:
-            lines = []
-        return f"--- last lines of {self.log} ---\n" + "\n".join(lines)
-
-    def stop(self) -> int | None:
-        """SIGTERM to the whole process group, SIGKILL after the grace period."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self._signal_group(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self.killed = True
-                self._signal_group(signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        # Anything else left in its group (there should be nothing): kill it too.
-        if self.group_alive():
-            self.killed = True
-            self._signal_group(signal.SIGKILL)
-        return self.proc.returncode
-
-    def _signal_group(self, sig: int) -> None:
-        try:
-            os.killpg(self.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def group_alive(self) -> bool:
-        if self.proc is None:
-            return False
-        try:
-            os.killpg(self.pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-
-
-def wait_for(pred: Callable[[], bool], child: Child, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        child.check_alive()
-        try:
-            if pred():
-                return
+            return pred()
         except OSError:
-            pass
-        time.sleep(0.1)
-    raise DemoError(f"{child.name}: {what} not reached within {timeout:.0f}s\n{child.tail()}")
+            return False
 
-
-def tcp_open(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
+    try:
+        wait_until(reached, timeout, what=f"{child.name}: {what}")
+    except WaitTimeout as e:
+        raise DemoError(f"{e}\n{child.tail()}") from None
 
 
 def http_ok(url: str) -> bool:
@@ -301,16 +214,27 @@ class Demo:
     def __init__(self, check: bool) -> None:
         self.check = check
         self.ports = Ports.from_env()
-        self.run_dir = _path_env("DEMO_RUN_DIR", REPO / ".run")
+        self.run_dir = path_from_env("DEMO_RUN_DIR", REPO / ".run")
         self.logs = self.run_dir / "logs"
         self.keys_dir = self.run_dir / "keys"
         self.db = self.run_dir / "users.db"
         self.envoy_config = self.run_dir / "envoy-demo.yaml"
         self.user = os.environ.get("DEMO_USER", "alice")
-        self.identities = _path_env("DEMO_IDENTITIES", REPO / "alb-sim" / "identities.example.json")
+        self.identities = path_from_env("DEMO_IDENTITIES", REPO / "alb-sim" / "identities.example.json")
         self.concurrency = os.environ.get("DEMO_ENVOY_CONCURRENCY", "2")
-        self.children: list[Child] = []
+        self.children: list[ProcessGroup] = []
         self.filter_config: dict = {}
+        self.envoy = EnvoyProcess(
+            self.run_dir,
+            name="envoy",
+            concurrency=int(self.concurrency),
+            log_level="warning",
+            component_log_level="wasm:info",
+            drain_time_s=1,
+            config_path=self.envoy_config,
+            log=self.logs / "envoy.log",
+            die_with_parent=True,
+        )
 
     # -- set-up ------------------------------------------------------------
     def preflight(self) -> None:
@@ -330,9 +254,8 @@ class Demo:
         self.ports.check_free()
         self.logs.mkdir(parents=True, exist_ok=True)
         boot, self.filter_config = render_envoy_config(self.ports, WASM)
-        self.envoy_config.write_text(
-            "# Rendered by scripts/demo.py from envoy/demo.yaml (ports and .wasm path); do not edit.\n"
-            + yaml.safe_dump(boot, sort_keys=False)
+        self.envoy.write_bootstrap(
+            boot, comment="Rendered by scripts/demo.py from envoy/demo.yaml (ports and .wasm path); do not edit."
         )
         for log in self.logs.glob("*.log"):
             log.unlink()
@@ -345,20 +268,28 @@ class Demo:
     def generate_keys(self) -> None:
         out = subprocess.run(
             [str(ALB_SIM), "keys", "generate", "--dir", str(self.keys_dir), "--if-missing"],
-            cwd=str(REPO), capture_output=True, text=True, timeout=30,
+            cwd=str(REPO),
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if out.returncode != 0:
             raise DemoError(f"alb-sim keys generate failed:\n{out.stderr}")
-        cur = subprocess.run([str(ALB_SIM), "keys", "current", "--dir", str(self.keys_dir)],
-                             cwd=str(REPO), capture_output=True, text=True, timeout=30)
+        cur = subprocess.run(
+            [str(ALB_SIM), "keys", "current", "--dir", str(self.keys_dir)],
+            cwd=str(REPO),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         self.kid = cur.stdout.strip()
         if cur.returncode != 0 or not self.kid:
             raise DemoError(f"alb-sim keys current failed:\n{cur.stderr}")
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
-        child = Child(name, argv, self.logs / f"{name}.log", env)
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ProcessGroup:
+        child = ProcessGroup(name, self.logs / f"{name}.log", env=env, die_with_parent=True)
         self.children.append(child)
-        child.start()
+        child.spawn(argv)
         say(f"  started {name:<14} pid {child.pid:<7} log {self._rel(child.log)}")
         return child
 
@@ -374,41 +305,74 @@ class Demo:
         self.preflight()
         self.generate_keys()
 
-        users = self.spawn("user-service", [
-            str(USER_SERVICE), "serve",
-            "--database", str(self.db),
-            "--listen", f"127.0.0.1:{p.users}",
-            "--groups-claim", "custom:groups",
-        ], env={"NO_COLOR": "1"})
-        upstream = self.spawn("demo-upstream", [
-            sys.executable, "-u", str(UPSTREAM_SCRIPT), "--host", "127.0.0.1", "--port", str(p.upstream),
-        ])
-        envoy = self.spawn("envoy", [
-            str(ENVOY), "-c", str(self.envoy_config),
-            "--use-dynamic-base-id",
-            "--concurrency", self.concurrency,
-            "-l", "warning", "--component-log-level", "wasm:info",
-            "--drain-time-s", "1",
-        ])
-        alb = self.spawn("alb-sim", [
-            str(ALB_SIM), "run",
-            "--dir", str(self.keys_dir),
-            "--keys-listen", f"127.0.0.1:{p.keys}",
-            "--proxy-listen", f"127.0.0.1:{p.proxy}",
-            "--upstream", f"http://127.0.0.1:{p.envoy}",
-            "--signer", self.signer,
-            "--issuer", self.filter_config.get("issuer", "https://idp.alb-sim.local"),
-            "--client", self.filter_config.get("client_id", "alb-sim-client"),
-            "--identities", str(self.identities),
-            "--default-user", self.user,
-        ])
+        users = self.spawn(
+            "user-service",
+            [
+                str(USER_SERVICE),
+                "serve",
+                "--database",
+                str(self.db),
+                "--listen",
+                f"127.0.0.1:{p.users}",
+                "--groups-claim",
+                "custom:groups",
+            ],
+            env={"NO_COLOR": "1"},
+        )
+        upstream = self.spawn(
+            "demo-upstream",
+            [
+                sys.executable,
+                "-u",
+                str(UPSTREAM_SCRIPT),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p.upstream),
+            ],
+        )
+        envoy = self.envoy
+        self.children.append(envoy)
+        envoy.spawn(envoy.command())
+        say(f"  started {envoy.name:<14} pid {envoy.pid:<7} log {self._rel(envoy.log)}")
+        alb = self.spawn(
+            "alb-sim",
+            [
+                str(ALB_SIM),
+                "run",
+                "--dir",
+                str(self.keys_dir),
+                "--keys-listen",
+                f"127.0.0.1:{p.keys}",
+                "--proxy-listen",
+                f"127.0.0.1:{p.proxy}",
+                "--upstream",
+                f"http://127.0.0.1:{p.envoy}",
+                "--signer",
+                self.signer,
+                "--issuer",
+                self.filter_config.get("issuer", "https://idp.alb-sim.local"),
+                "--client",
+                self.filter_config.get("client_id", "alb-sim-client"),
+                "--identities",
+                str(self.identities),
+                "--default-user",
+                self.user,
+            ],
+        )
 
-        wait_for(lambda: tcp_open(p.users), users, 30, f"gRPC port {p.users} open")
+        wait_for(lambda: port_open(p.users), users, 30, f"gRPC port {p.users} open")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{p.upstream}/healthz"), upstream, 30, "GET /healthz = 200")
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{p.admin}/ready") and tcp_open(p.envoy), envoy, 60,
-                 "admin /ready = 200 and the listener open")
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{p.keys}/{self.kid}") and tcp_open(p.proxy), alb, 30,
-                 "key endpoint serving the current key and the proxy open")
+        try:
+            envoy.wait_ready(60)
+        except EnvoyStartError as e:
+            raise DemoError(str(e)) from None
+        wait_for(
+            lambda: http_ok(f"http://127.0.0.1:{p.keys}/{self.kid}") and port_open(p.proxy),
+            alb,
+            30,
+            "key endpoint serving the current key and the proxy open",
+        )
         say("  all up.")
 
     # -- self-test ------------------------------------------------------------
@@ -421,8 +385,10 @@ class Demo:
             raise DemoError(f"GET / via the stand-in: status {r.status}, body {r.body[:300]!r}\n{self._tails()}")
         user, uid = page_field(r.body, "x-auth-user"), page_field(r.body, "x-auth-user-id")
         if user != self.user or not (uid and uid.isdigit()):
-            raise DemoError(f"the page does not show {self.user} with a user id (user={user!r}, id={uid!r})\n"
-                            f"{r.body[:2000]}\n{self._tails()}")
+            raise DemoError(
+                f"the page does not show {self.user} with a user id (user={user!r}, id={uid!r})\n"
+                f"{r.body[:2000]}\n{self._tails()}"
+            )
         who = json.loads(get(p.proxy, "/whoami").body)
         ident = who["identity"]
         for name, value in ident.items():
@@ -489,7 +455,7 @@ Press Ctrl-C to stop everything.
                     offsets[c.name] += end
                     for line in data[:end].decode(errors="replace").splitlines():
                         say(f"[{c.name}] {line}")
-                c.check_alive()
+                check_alive(c)
             time.sleep(0.3)
 
     # -- tear-down ------------------------------------------------------------
@@ -500,7 +466,7 @@ Press Ctrl-C to stop everything.
         say("\nStopping ...")
         clean = True
         for c in reversed(self.children):
-            rc = c.stop()
+            rc = c.stop(grace=STOP_GRACE_S)
             how = "killed (SIGKILL)" if c.killed else f"exited {rc}"
             say(f"  {c.name:<14} {how}")
             if c.killed:
@@ -515,8 +481,11 @@ Press Ctrl-C to stop everything.
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true",
-                    help="start, self-test (one authenticated request, one exempt health check), stop")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="start, self-test (one authenticated request, one exempt health check), stop",
+    )
     args = ap.parse_args()
     check = args.check or os.environ.get("DEMO_ONESHOT", "") not in ("", "0", "false")
 

@@ -6,7 +6,9 @@ import base64
 import uuid
 from typing import Any
 
-from harness import EchoServer, Envoy, Response, Upstream
+from envoykit.client import Response
+from envoykit.echo import EchoServer, Upstream
+from filter_envoy import FilterEnvoy
 
 TOKEN_HEADER = "x-amzn-oidc-data"
 
@@ -23,7 +25,9 @@ def b64url_nopad(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def token_headers(token: str | None, extra: dict[str, str] | None = None, header: str = TOKEN_HEADER) -> list[tuple[str, str]]:
+def token_headers(
+    token: str | None, extra: dict[str, str] | None = None, header: str = TOKEN_HEADER
+) -> list[tuple[str, str]]:
     h: list[tuple[str, str]] = []
     if token is not None:
         h.append((header, token))
@@ -35,8 +39,16 @@ def describe(r: Response) -> str:
     return f"status {r.status}, body {r.body[:300]!r}"
 
 
-def assert_refused(envoy: Envoy, echo: EchoServer, token: str | None, status: int = 401, *,
-                   headers: Any = None, path: str | None = None, what: str = "") -> Response:
+def assert_refused(
+    envoy: FilterEnvoy,
+    echo: EchoServer,
+    token: str | None,
+    status: int = 401,
+    *,
+    headers: Any = None,
+    path: str | None = None,
+    what: str = "",
+) -> Response:
     """Send `token`; expect `status` with a short plain body, and the upstream never hit."""
     p = path or upath("deny")
     hdrs = token_headers(token) + list((headers or {}).items() if isinstance(headers, dict) else (headers or []))
@@ -50,8 +62,15 @@ def assert_refused(envoy: Envoy, echo: EchoServer, token: str | None, status: in
     return r
 
 
-def assert_allowed(envoy: Envoy, token: str | None, *, headers: Any = None, path: str | None = None,
-                   token_header: str = TOKEN_HEADER, what: str = "") -> Upstream:
+def assert_allowed(
+    envoy: FilterEnvoy,
+    token: str | None,
+    *,
+    headers: Any = None,
+    path: str | None = None,
+    token_header: str = TOKEN_HEADER,
+    what: str = "",
+) -> Upstream:
     """Send `token`; expect 200 from the echo upstream; return what the upstream saw."""
     p = path or upath("ok")
     hdrs = token_headers(token, header=token_header) + list(

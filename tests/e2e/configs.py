@@ -7,7 +7,6 @@ from typing import Any
 
 from tokens import ARN, ARN2, CLIENT, ISSUER, REGION
 
-
 CLAIM_HEADERS = {
     "email": "x-claim-email",
     "email_verified": "x-claim-email-verified",
@@ -62,5 +61,3 @@ def config(**changes: Any) -> dict:
         else:
             c[k] = v
     return c
-
-

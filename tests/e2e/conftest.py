@@ -1,38 +1,75 @@
 """Fixtures for the end-to-end suite: one key server and one echo upstream per
-session, Envoys per configuration (shared where tests need no isolation), and a
-panic/trap check of every live Envoy's log after every test."""
+session, FilterEnvoys per configuration (shared where tests need no isolation), a
+panic/trap check of every live Envoy's log after every test, and the policy
+for missing system tools (`require_tool`)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
-import harness
-from harness import EchoServer, Envoy, KeyServer
+import attack_kit
+import filter_envoy
 from configs import FAULT_CONFIG, config
+from envoykit.echo import EchoServer
+from envoykit.keyserver import KeyServer
+from envoykit.paths import ENVOY_BIN, FILTER_WASM
+from envoykit.process import log_tail, relevant_log_tail, scan_log_for_panics
+from filter_envoy import FilterEnvoy
 from tokens import ARN, Key, Minter
 
 # ------------------------------------------------------------ environment --
 
+# CI (.ci/run) sets ALB_OIDC_NO_SKIP=1: a test that would be skipped for a
+# missing tool fails instead, so CI can never pass without running it.
+NO_SKIP = os.environ.get("ALB_OIDC_NO_SKIP") == "1"
+
 
 def pytest_report_header(config: Any) -> list[str]:
-    return [f"alb-oidc wasm: {harness.WASM_PATH}", f"envoy: {harness.ENVOY_BIN}"]
+    return [f"alb-oidc wasm: {FILTER_WASM}", f"envoy: {ENVOY_BIN}", f"ALB_OIDC_NO_SKIP: {int(NO_SKIP)}"]
+
+
+@pytest.fixture
+def require_tool() -> Callable[[str], str]:
+    """require_tool("wrk") -> its path; when it is not on PATH the test is
+    SKIPPED, or fails under ALB_OIDC_NO_SKIP=1."""
+
+    def require(name: str) -> str:
+        path = shutil.which(name)
+        if path:
+            return path
+        why = f"{name} is not installed (.ci/run installs it; locally: apt-get install {name})"
+        if NO_SKIP:
+            pytest.fail(f"{why}; ALB_OIDC_NO_SKIP=1 turns this skip into a failure", pytrace=False)
+        pytest.skip(why)
+
+    return require
 
 
 @pytest.fixture(scope="session")
 def wasm() -> Path:
-    if not harness.ENVOY_BIN.exists():
-        pytest.fail(f"Envoy not found at {harness.ENVOY_BIN}: run `make venv`")
-    if not harness.WASM_PATH.exists():
-        pytest.fail(f"filter not built: {harness.WASM_PATH} missing (run `make wasm`)")
-    return harness.WASM_PATH
+    if not ENVOY_BIN.exists():
+        pytest.fail(f"Envoy not found at {ENVOY_BIN}: run `make venv`")
+    if not FILTER_WASM.exists():
+        pytest.fail(f"filter not built: {FILTER_WASM} missing (run `make wasm`)")
+    return FILTER_WASM
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _envoy_workdirs(tmp_path_factory: Any) -> None:
-    harness.WORK_ROOT = tmp_path_factory.getbasetemp() / "envoy"
+    filter_envoy.WORK_ROOT = tmp_path_factory.getbasetemp() / "envoy"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _attack_summary() -> Iterator[None]:
+    """After the session, the attack suite's figures (if any attack test ran)."""
+    yield
+    attack_kit.write_summary()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -42,7 +79,7 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
     rep = outcome.get_result()
     if rep.failed and _LIVE:
         for e in _LIVE:
-            rep.sections.append((f"envoy {e.name} log tail ({e.log_path})", harness.relevant_log_tail(e.log_text(), 30)))
+            rep.sections.append((f"envoy {e.name} log tail ({e.log_path})", relevant_log_tail(e.log_text(), 30)))
 
 
 @pytest.fixture(scope="session")
@@ -62,26 +99,23 @@ def echo() -> Iterator[EchoServer]:
 @pytest.fixture(autouse=True)
 def _reset_key_server_modes(key_server: KeyServer) -> Iterator[None]:
     yield
-    key_server.clear_mode(None)
-    with key_server.lock:
-        key_server.modes.clear()
-        key_server.delays.clear()
+    key_server.reset()
 
 
 # ----------------------------------------------------------------- envoys --
 
-_LIVE: list[Envoy] = []
+_LIVE: list[FilterEnvoy] = []
 _PANIC_OFFSETS: dict[int, int] = {}
 
 
-def _start(wasm: Path, key_server: KeyServer, echo: EchoServer, cfg: Any, **kw: Any) -> Envoy:
-    e = Envoy(cfg, key_port=key_server.port, echo_port=echo.port, wasm_path=wasm, **kw)
+def _start(wasm: Path, key_server: KeyServer, echo: EchoServer, cfg: Any, **kw: Any) -> FilterEnvoy:
+    e = FilterEnvoy(cfg, key_port=key_server.port, echo_port=echo.port, wasm_path=wasm, **kw)
     e.start()
     _LIVE.append(e)
     return e
 
 
-def _stop(e: Envoy) -> None:
+def _stop(e: FilterEnvoy) -> None:
     if e in _LIVE:
         _LIVE.remove(e)
     e.stop(check=True)
@@ -95,20 +129,20 @@ def _no_new_panics() -> Iterator[None]:
     for e in list(_LIVE):
         text = e.log_text()
         start = _PANIC_OFFSETS.get(id(e), 0)
-        new = harness.scan_log_for_panics(text[start:])
+        new = scan_log_for_panics(text[start:])
         _PANIC_OFFSETS[id(e)] = len(text)
         if new:
-            problems.append(f"{e.log_path}:\n" + "\n".join(new[:10]) + "\n--- tail ---\n" + harness.log_tail(text, 40))
+            problems.append(f"{e.log_path}:\n" + "\n".join(new[:10]) + "\n--- tail ---\n" + log_tail(text, 40))
     if problems:
         pytest.fail("wasm panic/trap in Envoy log during this test:\n" + "\n\n".join(problems), pytrace=False)
 
 
 @pytest.fixture
-def make_envoy(wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[Callable[..., Envoy]]:
+def make_envoy(wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[Callable[..., FilterEnvoy]]:
     """Start a fresh Envoy for one test: make_envoy(config, concurrency=2, ...)."""
-    started: list[Envoy] = []
+    started: list[FilterEnvoy] = []
 
-    def make(cfg: Any, **kw: Any) -> Envoy:
+    def make(cfg: Any, **kw: Any) -> FilterEnvoy:
         e = _start(wasm, key_server, echo, cfg, name=kw.pop("name", "fresh"), **kw)
         started.append(e)
         return e
@@ -119,11 +153,11 @@ def make_envoy(wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[
 
 
 @pytest.fixture(scope="module")
-def make_envoy_module(wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[Callable[..., Envoy]]:
-    """Like make_envoy, but the Envoys live until the end of the module."""
-    started: list[Envoy] = []
+def make_envoy_module(wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[Callable[..., FilterEnvoy]]:
+    """Like make_envoy, but the FilterEnvoys live until the end of the module."""
+    started: list[FilterEnvoy] = []
 
-    def make(cfg: Any, **kw: Any) -> Envoy:
+    def make(cfg: Any, **kw: Any) -> FilterEnvoy:
         e = _start(wasm, key_server, echo, cfg, name=kw.pop("name", "module"), **kw)
         started.append(e)
         return e
@@ -133,14 +167,16 @@ def make_envoy_module(wasm: Path, key_server: KeyServer, echo: EchoServer) -> It
         _stop(e)
 
 
-def _shared(request: Any, wasm: Path, key_server: KeyServer, echo: EchoServer, cfg: Any, name: str, **kw: Any) -> Iterator[Envoy]:
+def _shared(
+    request: Any, wasm: Path, key_server: KeyServer, echo: EchoServer, cfg: Any, name: str, **kw: Any
+) -> Iterator[FilterEnvoy]:
     e = _start(wasm, key_server, echo, cfg, name=name, **kw)
     yield e
     _stop(e)
 
 
 @pytest.fixture(scope="session", params=["host", "rust"])
-def envoy_backend(request: Any, wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[Envoy]:
+def envoy_backend(request: Any, wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[FilterEnvoy]:
     """The standard config, once per forced signature backend."""
     e = _start(wasm, key_server, echo, config(signature_backend=request.param), name=f"backend-{request.param}")
     e.backend = request.param  # type: ignore[attr-defined]
@@ -149,13 +185,13 @@ def envoy_backend(request: Any, wasm: Path, key_server: KeyServer, echo: EchoSer
 
 
 @pytest.fixture(scope="session")
-def envoy_main(request: Any, wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[Envoy]:
+def envoy_main(request: Any, wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[FilterEnvoy]:
     """The standard config with the default (auto) signature backend."""
     yield from _shared(request, wasm, key_server, echo, config(), "main")
 
 
 @pytest.fixture(scope="module")
-def envoy_fault(request: Any, wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[Envoy]:
+def envoy_fault(request: Any, wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[FilterEnvoy]:
     yield from _shared(request, wasm, key_server, echo, dict(FAULT_CONFIG), "fault")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from checks import assert_allowed, assert_refused, upath
+from checks import assert_allowed, upath
 from configs import config
-from harness import wait_until
+from envoykit.wait import wait_until
 from tokens import FOREIGN_ARN, Key, Minter, b64u, b64u_decode
 
 
@@ -50,14 +50,15 @@ def test_cache_is_keyed_by_whole_token(envoy_main, echo, minter):
 
 def test_cached_token_still_expires(envoy_main, echo, minter):
     """Cache entries expire at exp: a cached token is refused once expired."""
-    exp = int(time.time()) + 3
+    exp = int(time.time()) + 5  # 4 to 5 s ahead: the first two requests are well before it
     token = minter.mint(exp=exp)
-    conn = envoy_main.connection()
+    conn = envoy_main.connection()  # one connection = one worker = one cache
     try:
+        before = envoy_main.counter("alb_oidc.token_cache.hit")
         assert envoy_main.request(upath(), [("x-amzn-oidc-data", token)], conn=conn).status == 200
-        assert envoy_main.request(upath(), [("x-amzn-oidc-data", token)], conn=conn).status in (200, 401)
-        while time.time() < exp + 1.2:
-            time.sleep(0.2)
+        assert envoy_main.request(upath(), [("x-amzn-oidc-data", token)], conn=conn).status == 200
+        assert envoy_main.counter("alb_oidc.token_cache.hit") - before == 1, "the token was not cached"
+        wait_until(lambda: time.time() > exp + 1, timeout=exp + 2 - time.time(), what="the token's exp passed")
         pth = upath()
         r = envoy_main.request(pth, [("x-amzn-oidc-data", token)], conn=conn)
         assert r.status == 401, f"expired cached token accepted: {r.status}"
@@ -130,9 +131,26 @@ def test_counters_agree_with_traffic(make_envoy, key_server, new_minter):
     assert c == expected, "counters disagree with traffic:\n" + "\n".join(
         f"  {k}: got {c[k]}, expected {expected[k]}" for k in expected if c[k] != expected[k]
     )
-    # the same counters are visible in the Prometheus exposition
-    prom = e.admin("/stats/prometheus")
-    assert "alb_oidc" in prom and "requests" in prom
+    # the Prometheus exposition parses and carries the same values
+    prom = prometheus_counters(e, list(expected))
+    assert prom == expected, "Prometheus exposition disagrees with the traffic:\n" + "\n".join(
+        f"  {k}: got {prom[k]}, expected {expected[k]}" for k in expected if prom[k] != expected[k]
+    )
+
+
+def prometheus_counters(e, names: list[str]) -> dict[str, int]:
+    """Per stat name (e.g. `alb_oidc.requests.allowed`), the value of its one
+    counter in Envoy's Prometheus exposition, parsed by the Prometheus client
+    library (so a malformed exposition fails here): `alb_oidc_requests_allowed`,
+    which the parser reports as the sample `alb_oidc_requests_allowed_total`."""
+    samples = e.process.admin.prometheus()
+    out = {}
+    for name in names:
+        sample_name = name.replace(".", "_") + "_total"
+        found = [s for s in samples if s.name == sample_name]
+        assert len(found) == 1, f"{name}: expected one Prometheus sample {sample_name}, found {found}"
+        out[name] = int(found[0].value)
+    return out
 
 
 def test_metrics_exist_before_traffic_or_after_first(make_envoy):
@@ -152,5 +170,6 @@ def test_verified_token_cache_is_bounded(make_envoy, minter):
                 assert e.request(upath(), [("x-amzn-oidc-data", t)], conn=conn).status == 200
     finally:
         conn.close()
-    hits = e.counter("alb_oidc.token_cache.hit")
-    assert hits <= 1, f"{hits} cache hits for 10 alternating tokens with verified_token_cache_max=1"
+    c = e.counters("alb_oidc.token_cache.hit", "alb_oidc.token_cache.miss")
+    # one slot: every token evicts the one before, and no token follows itself
+    assert c == {"alb_oidc.token_cache.hit": 0, "alb_oidc.token_cache.miss": 20}, c

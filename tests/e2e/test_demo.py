@@ -1,4 +1,4 @@
-"""`make demo` cannot rot: run scripts/demo.py for real on free ports.
+"""`make demo` cannot rot: run scripts/demo.py (`python -m scripts.demo`) for real on free ports.
 
 * `--check` (what `make demo-check` runs): everything starts, one authenticated
   request through the stand-in shows alice and a user id from the user service,
@@ -16,19 +16,25 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-import harness
-from harness import free_port, http_request, wait_until
+from envoykit.client import http_request
+from envoykit.paths import ENVOY_BIN, FILTER_WASM, REPO
+from envoykit.process import scan_log_for_panics
+from envoykit.wait import free_port, wait_until
 
-REPO = harness.REPO
-DEMO = REPO / "scripts" / "demo.py"
+DEMO = [sys.executable, "-u", "-m", "scripts.demo"]
 BINARIES = [REPO / "target" / "release" / "alb-sim", REPO / "target" / "release" / "alb-oidc-user-service"]
-PORT_VARS = ["DEMO_PROXY_PORT", "DEMO_ENVOY_PORT", "DEMO_ADMIN_PORT", "DEMO_KEYS_PORT", "DEMO_USERS_PORT",
-             "DEMO_UPSTREAM_PORT"]
+PORT_VARS = [
+    "DEMO_PROXY_PORT",
+    "DEMO_ENVOY_PORT",
+    "DEMO_ADMIN_PORT",
+    "DEMO_KEYS_PORT",
+    "DEMO_USERS_PORT",
+    "DEMO_UPSTREAM_PORT",
+]
 
 
 @pytest.fixture
@@ -40,10 +46,10 @@ def demo_env(wasm: Path, tmp_path: Path) -> dict[str, str]:
     while len(ports) < len(PORT_VARS):
         ports.add(free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_")}
-    env.update(dict(zip(PORT_VARS, map(str, sorted(ports)))))
+    env.update(dict(zip(PORT_VARS, map(str, sorted(ports)), strict=True)))
     env["DEMO_RUN_DIR"] = str(tmp_path / "run")
     env["ALB_OIDC_WASM"] = str(wasm)
-    env["ALB_OIDC_ENVOY"] = str(harness.ENVOY_BIN)
+    env["ALB_OIDC_ENVOY"] = str(ENVOY_BIN)
     return env
 
 
@@ -78,8 +84,15 @@ def assert_all_gone(pids: dict[str, int], run_dir: str) -> None:
 
 
 def test_demo_check_mode(demo_env: dict[str, str]) -> None:
-    out = subprocess.run([sys.executable, str(DEMO), "--check"], env=demo_env, cwd=str(REPO),
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+    out = subprocess.run(
+        [*DEMO, "--check"],
+        env=demo_env,
+        cwd=str(REPO),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=180,
+    )
     text = out.stdout
     assert out.returncode == 0, text
     assert "demo check: OK" in text
@@ -95,12 +108,19 @@ def test_demo_check_mode(demo_env: dict[str, str]) -> None:
     assert (run / "users.db").exists() and list((run / "keys").glob("*.pem"))
     # Envoy ran the repo's demo config with only ports and the .wasm path changed.
     rendered = (run / "envoy-demo.yaml").read_text()
-    assert demo_env["DEMO_KEYS_PORT"] in rendered and str(harness.WASM_PATH.name) in rendered
-    assert not harness.scan_log_for_panics((run / "logs" / "envoy.log").read_text())
+    assert demo_env["DEMO_KEYS_PORT"] in rendered and str(FILTER_WASM.name) in rendered
+    assert not scan_log_for_panics((run / "logs" / "envoy.log").read_text())
 
     # DEMO_ONESHOT=1 is the same mode (and reuses the keys and users.db).
-    out = subprocess.run([sys.executable, str(DEMO)], env={**demo_env, "DEMO_ONESHOT": "1"}, cwd=str(REPO),
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+    out = subprocess.run(
+        DEMO,
+        env={**demo_env, "DEMO_ONESHOT": "1"},
+        cwd=str(REPO),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0 and "demo check: OK" in out.stdout, out.stdout
     assert re.search(r"x-auth-user-id\s+1\b", out.stdout), "alice keeps her id across runs"
 
@@ -111,8 +131,15 @@ def test_demo_refuses_busy_port(demo_env: dict[str, str]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", int(demo_env["DEMO_ENVOY_PORT"])))
         s.listen()
-        out = subprocess.run([sys.executable, str(DEMO), "--check"], env=demo_env, cwd=str(REPO),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+        out = subprocess.run(
+            [*DEMO, "--check"],
+            env=demo_env,
+            cwd=str(REPO),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=60,
+        )
     assert out.returncode == 1
     assert f"port {demo_env['DEMO_ENVOY_PORT']} (Envoy listener) is not free" in out.stdout
     assert "DEMO_ENVOY_PORT=" in out.stdout
@@ -122,11 +149,11 @@ def test_demo_refuses_busy_port(demo_env: dict[str, str]) -> None:
 def test_demo_interactive_ctrl_c(demo_env: dict[str, str]) -> None:
     log = Path(demo_env["DEMO_RUN_DIR"]).parent / "demo.out"
     with open(log, "wb") as f:
-        proc = subprocess.Popen([sys.executable, "-u", str(DEMO)], env=demo_env, cwd=str(REPO),
-                                stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            DEMO, env=demo_env, cwd=str(REPO), stdout=f, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
-        wait_until(lambda: "Press Ctrl-C" in log.read_text() or proc.poll() is not None, 120,
-                   what="demo banner")
+        wait_until(lambda: "Press Ctrl-C" in log.read_text() or proc.poll() is not None, 120, what="demo banner")
         text = log.read_text()
         assert proc.poll() is None, text
         proxy = int(demo_env["DEMO_PROXY_PORT"])
@@ -164,5 +191,4 @@ def test_demo_interactive_ctrl_c(demo_env: dict[str, str]) -> None:
     assert "SIGINT: stopping the demo." in text
     assert "no demo process left" in text
     assert_all_gone(started_pids(text), demo_env["DEMO_RUN_DIR"])
-    time.sleep(0.2)
-    assert processes_mentioning(demo_env["DEMO_RUN_DIR"]) == []
+    wait_until(lambda: processes_mentioning(demo_env["DEMO_RUN_DIR"]) == [], 10, what="no demo process left")

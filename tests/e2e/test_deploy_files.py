@@ -23,9 +23,9 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-import harness
+from envoykit.paths import REPO
+from envoykit.process import envoy_validate, log_tail
 
-REPO = harness.REPO
 ENVOY_DIR = REPO / "envoy"
 COMPOSE_FILE = ENVOY_DIR / "docker-compose.yaml"
 COMPOSE_ENVOY = ENVOY_DIR / "compose.yaml"
@@ -44,8 +44,7 @@ def check_config(cfg: Any) -> subprocess.CompletedProcess:
     if not ALB_SIM.exists():
         pytest.fail(f"{ALB_SIM} not built: run `make build`")
     text = cfg if isinstance(cfg, str) else json.dumps(cfg)
-    return subprocess.run([str(ALB_SIM), "check-config", "-"], input=text, capture_output=True, text=True,
-                          timeout=30)
+    return subprocess.run([str(ALB_SIM), "check-config", "-"], input=text, capture_output=True, text=True, timeout=30)
 
 
 def wasm_filter_configs(boot: dict) -> list[dict]:
@@ -128,8 +127,8 @@ def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
 
 
 def validate(config: Path) -> None:
-    out = harness.envoy_validate(config, cwd=REPO)
-    assert out.returncode == 0 and "OK" in out.stdout, harness.log_tail(out.stdout, 40)
+    out = envoy_validate(config, cwd=REPO)
+    assert out.returncode == 0 and "OK" in out.stdout, log_tail(out.stdout, 40)
     assert "configuration accepted" in out.stdout  # the filter ran on_configure on it
 
 
@@ -185,12 +184,22 @@ def test_compose_builds_reference_existing_files(compose: dict) -> None:
 
 
 def test_dockerignore_keeps_the_workspace(compose: dict) -> None:
-    patterns = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines()
-                if l.strip() and not l.startswith("#")]
+    patterns = [
+        ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    ]
     assert "/target" in patterns and "/.venv" in patterns and ".git" in patterns
     members = tomllib_members()
-    for keep in ["Cargo.toml", "Cargo.lock", "src", "proto", "build.rs", "rust-toolchain.toml",
-                 "envoy/demo_upstream.py", "alb-sim/identities.example.json", *members]:
+    for keep in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src",
+        "proto",
+        "build.rs",
+        "rust-toolchain.toml",
+        "envoy/demo_upstream.py",
+        "alb-sim/identities.example.json",
+        *members,
+    ]:
         for p in patterns:
             bare = p.lstrip("/")
             assert not (keep == bare or keep.startswith(bare.rstrip("/") + "/")), f".dockerignore drops {keep} ({p})"
@@ -282,8 +291,9 @@ def test_envoy_config_validates(config: Path, wasm: Path) -> None:
     validate(config)
 
 
-@pytest.mark.parametrize("config", sorted(p for p in ENVOY_DIR.glob("*.yaml") if p != COMPOSE_FILE),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "config", sorted(p for p in ENVOY_DIR.glob("*.yaml") if p != COMPOSE_FILE), ids=lambda p: p.name
+)
 def test_envoy_filter_configs_pass_the_real_parser(config: Path) -> None:
     doc = yaml.safe_load(config.read_text())
     cfgs = wasm_filter_configs(doc)
@@ -368,7 +378,7 @@ def contract_fields() -> tuple[list[str], list[str], list[str]]:
     """Top-level fields, `headers` keys and `user_service` keys from docs/filter-contract.md."""
     text = CONTRACT.read_text()
     top = re.findall(r"^\| `([a-z_]+)` \|", text, re.M)
-    us_row = next(l for l in text.splitlines() if l.startswith("| `user_service` |"))
+    us_row = next(ln for ln in text.splitlines() if ln.startswith("| `user_service` |"))
     us = re.findall(r"`([a-z_]+)` \(", us_row)
     hdr = re.findall(r"`([a-z_]+)` = `x-auth-", text)
     return top, hdr, us
@@ -448,7 +458,8 @@ def test_user_service_manifests_agree(manifests: dict, plugin: dict) -> None:
     assert ref["key"] in secret.get("stringData", {}) or ref["key"] in secret.get("data", {})
     assert "value" not in env["ALB_OIDC_DATABASE_URL"]
     assert dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > int(
-        env["ALB_OIDC_SHUTDOWN_TIMEOUT"]["value"])
+        env["ALB_OIDC_SHUTDOWN_TIMEOUT"]["value"]
+    )
 
 
 def test_kustomization_lists_the_manifests(manifests: dict) -> None:

@@ -104,7 +104,9 @@ def test_not_exempt_requires_token(envoy_main, echo, path):
 # `/static/..;/admin` reaches them as `/admin`: a well-known way around
 # path-prefix rules in front of Java apps. Not spelled out in the contract
 # (hardening beyond it); reported separately if it fails.
-@pytest.mark.parametrize("path", ["/static/..;/admin", "/static/.;/app.js", "/static/%2e%2e;/admin", "/static/..;x=1/admin"])
+@pytest.mark.parametrize(
+    "path", ["/static/..;/admin", "/static/.;/app.js", "/static/%2e%2e;/admin", "/static/..;x=1/admin"]
+)
 def test_path_parameter_dot_segments_not_exempt(envoy_main, path):
     r = envoy_main.request(path)
     assert r.status == 401, f"{path!r}: expected 401, got {r.status}"

@@ -24,25 +24,27 @@ saw. The conftest scans every Envoy log for wasm panics and traps.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import grpc
 import pytest
 
 from checks import upath
 from configs import config
-from harness import Envoy, free_port, wait_until
+from envoykit.wait import wait_until
+from filter_envoy import FilterEnvoy
 from tokens import Key, Minter
-from userservice import (UserService, new_sub, payload, running_envoy, running_service, start_envoy,
-                         users_config)
+from userservice import UserService, new_sub, payload, running_envoy, running_service, start_envoy, users_config
 
 TOKEN_HEADER = "x-amzn-oidc-data"
 USER_TIMEOUT_S = 1.0  # users_config(): timeout_ms 1000
@@ -70,7 +72,8 @@ class FaultProxy:
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def set(self, mode: str, delay_s: float = 0.0) -> None:
+    def set(self, mode: str, delay_s: float = 0.0) -> bool:
+        """Switches the behaviour; True when that closed the open connections."""
         assert mode in ("pass", "delay", "blackhole", "reset")
         was = self.mode
         self.mode, self.delay_s = mode, delay_s
@@ -78,19 +81,21 @@ class FaultProxy:
             # Envoy keeps one HTTP/2 connection and reuses it: close it so the
             # new behaviour applies now (a black-holed connection left open
             # would time out every call until HTTP/2 keepalive closes it; the
-            # example configs set connection_keepalive), and give Envoy a
-            # moment to see the close before the next call.
+            # example configs set connection_keepalive).
             self.drop_all()
-            time.sleep(0.3)
+            return True
+        return False
 
     def drop_all(self) -> None:
         with self.lock:
             conns, self.conns = self.conns, []
         for c in conns:
-            try:
+            # shutdown first: a thread blocked in recv() keeps the socket open
+            # past close(), and Envoy would never see the connection end
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
                 c.close()
-            except OSError:
-                pass
 
     def close(self) -> None:
         self.stopping.set()
@@ -164,10 +169,8 @@ class FaultProxy:
     @staticmethod
     def _close(*socks: socket.socket) -> None:
         for s in socks:
-            try:
+            with contextlib.suppress(OSError):
                 s.close()
-            except OSError:
-                pass
 
 
 # ------------------------------------------------------ garbage gRPC server --
@@ -232,8 +235,16 @@ class SteadyLoad:
     `token_for(i)`, until `duration_s` has passed or `max_requests` were sent
     (both bounds, so a slow machine sends fewer, never runs longer)."""
 
-    def __init__(self, envoy: Envoy, token_for: Callable[[int], str], *, threads: int = 3,
-                 duration_s: float = 10.0, max_requests: int = 1500, pause_s: float = 0.01) -> None:
+    def __init__(
+        self,
+        envoy: FilterEnvoy,
+        token_for: Callable[[int], str],
+        *,
+        threads: int = 3,
+        duration_s: float = 10.0,
+        max_requests: int = 1500,
+        pause_s: float = 0.01,
+    ) -> None:
         self.envoy, self.token_for = envoy, token_for
         self.threads, self.duration_s, self.max_requests, self.pause_s = threads, duration_s, max_requests, pause_s
         self.samples: list[Sample] = []
@@ -268,7 +279,7 @@ class SteadyLoad:
     def now(self) -> float:
         return time.monotonic() - self.t0
 
-    def run(self, script: Callable[["SteadyLoad"], None]) -> None:
+    def run(self, script: Callable[[SteadyLoad], None]) -> None:
         """Runs the load and, meanwhile, `script(load)` (which injects and
         removes the fault, timed with `load.now()`)."""
         self.t0 = time.monotonic()
@@ -294,8 +305,15 @@ def sleep_until(load: SteadyLoad, t: float) -> None:
     time.sleep(max(0.0, t - load.now()))
 
 
-def assert_load_outcome(load: SteadyLoad, echo: Any, *, bound_s: float, recovered_after: float,
-                        fault_window: tuple[float, float], fault_status: int = 503) -> None:
+def assert_load_outcome(
+    load: SteadyLoad,
+    echo: Any,
+    *,
+    bound_s: float,
+    recovered_after: float,
+    fault_window: tuple[float, float],
+    fault_status: int = 503,
+) -> None:
     all_statuses = load.statuses()
     assert not load.errors, f"requests that never completed: {load.errors[:5]}"
     assert set(all_statuses) <= {200, fault_status}, f"unexpected statuses: {all_statuses}"
@@ -310,7 +328,7 @@ def assert_load_outcome(load: SteadyLoad, echo: Any, *, bound_s: float, recovere
     assert len(load.samples) >= 100, f"only {len(load.samples)} requests: the load did not run"
 
 
-def assert_counters_match(e: Envoy, before: dict[str, int], load: SteadyLoad) -> None:
+def assert_counters_match(e: FilterEnvoy, before: dict[str, int], load: SteadyLoad) -> None:
     """`before` holds `requests.allowed` and the one denial counter the fault
     moves: their deltas equal the 200s and 503s the clients saw."""
     after = e.counters(*before)
@@ -336,11 +354,23 @@ def proxy(users: UserService) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture(scope="module")
-def envoy_proxied(wasm: Path, key_server: Any, echo: Any, proxy: FaultProxy) -> Iterator[Envoy]:
+def envoy_proxied(wasm: Path, key_server: Any, echo: Any, proxy: FaultProxy) -> Iterator[FilterEnvoy]:
     yield from running_envoy(wasm, key_server, echo, proxy.port, users_config(), "faults-users-proxied")
 
 
-def timed(e: Envoy, minter: Minter, sub: str) -> tuple[int, float, str]:
+def switch(proxy: FaultProxy, e: FilterEnvoy, mode: str, delay_s: float = 0.0) -> None:
+    """Switches the proxy; when that closed Envoy's connection, waits until
+    Envoy has seen the close, so the next call meets the new behaviour."""
+    if proxy.set(mode, delay_s):
+        wait_until(
+            lambda: e.process.admin.stat("cluster.user_service.upstream_cx_active") == 0,
+            5,
+            interval=0.02,
+            what="Envoy saw its user-service connection close",
+        )
+
+
+def timed(e: FilterEnvoy, minter: Minter, sub: str) -> tuple[int, float, str]:
     p = upath("f")
     t0 = time.monotonic()
     r = e.request(p, [(TOKEN_HEADER, minter.mint(payload=payload(sub)))], timeout=USER_TIMEOUT_S + MARGIN_S + 5)
@@ -360,13 +390,14 @@ FAULTS = [
 def test_user_service_fault(envoy_proxied, proxy, echo, minter, mode, delay, status):
     e = envoy_proxied
     # healthy first (also warms the gRPC connection)
-    proxy.set("pass")
+    switch(proxy, e, "pass")
     wait_until(lambda: timed(e, minter, new_sub())[0] == 200, 10, interval=0.2, what="healthy before the fault")
-    before = e.counters("alb_oidc.requests.allowed", "alb_oidc.requests.denied.user_service_unavailable",
-                        "alb_oidc.user_service.failed")
-    proxy.set(mode, delay)
+    before = e.counters(
+        "alb_oidc.requests.allowed", "alb_oidc.requests.denied.user_service_unavailable", "alb_oidc.user_service.failed"
+    )
+    switch(proxy, e, mode, delay)
     results = [timed(e, minter, new_sub()) for _ in range(4)]  # new users: no cached answers
-    proxy.set("pass")
+    switch(proxy, e, "pass")
     for got, took, p in results:
         assert got == status, f"{mode} {delay}s: expected {status}, got {got}"
         assert took < USER_TIMEOUT_S + MARGIN_S, f"{mode}: a request took {took:.2f}s"
@@ -376,7 +407,11 @@ def test_user_service_fault(envoy_proxied, proxy, echo, minter, mode, delay, sta
             assert took >= delay * 0.9, "the delay was not in the path"
     after = e.counters(*before)
     n503 = sum(1 for s, _, _ in results if s == 503)
-    assert after["alb_oidc.requests.denied.user_service_unavailable"] - before["alb_oidc.requests.denied.user_service_unavailable"] == n503
+    assert (
+        after["alb_oidc.requests.denied.user_service_unavailable"]
+        - before["alb_oidc.requests.denied.user_service_unavailable"]
+        == n503
+    )
     assert after["alb_oidc.user_service.failed"] - before["alb_oidc.user_service.failed"] == n503
     assert after["alb_oidc.requests.allowed"] - before["alb_oidc.requests.allowed"] == len(results) - n503
     # recovers by itself once the fault is gone
@@ -394,7 +429,7 @@ def scripted() -> Iterator[ScriptedGrpc]:
 
 
 @pytest.fixture(scope="module")
-def envoy_scripted(wasm: Path, key_server: Any, echo: Any, scripted: ScriptedGrpc) -> Iterator[Envoy]:
+def envoy_scripted(wasm: Path, key_server: Any, echo: Any, scripted: ScriptedGrpc) -> Iterator[FilterEnvoy]:
     yield from running_envoy(wasm, key_server, echo, scripted.port, users_config(), "faults-users-scripted")
 
 
@@ -460,8 +495,7 @@ def test_user_service_killed_and_restarted_under_load(wasm, key_server, echo, mi
 
         load.run(script)
         # revalidate_s (1) + failure memory (1) + margin after the restart
-        assert_load_outcome(load, echo, bound_s=USER_TIMEOUT_S + MARGIN_S, recovered_after=8.5,
-                            fault_window=(3.0, 6.0))
+        assert_load_outcome(load, echo, bound_s=USER_TIMEOUT_S + MARGIN_S, recovered_after=8.5, fault_window=(3.0, 6.0))
         assert_counters_match(e, before, load)
     finally:
         svc.stop()
@@ -483,8 +517,9 @@ def test_key_endpoint_fault_under_load_recovers(make_envoy, key_server, echo, mo
     fetches keep happening; the key endpoint fails from 2 s to 4.5 s. Keys
     fetched before the fault keep working; new kids get 503 during it; once
     it is gone and the one-second negative entries expired, all 200."""
-    e = make_envoy(config(key_fetch_timeout_ms=int(KEY_TIMEOUT_S * 1000), key_failure_ttl_s=1),
-                   name=f"faults-keys-{mode}")
+    e = make_envoy(
+        config(key_fetch_timeout_ms=int(KEY_TIMEOUT_S * 1000), key_failure_ttl_s=1), name=f"faults-keys-{mode}"
+    )
     minters: list[Minter] = []
     lock = threading.Lock()
 
@@ -508,6 +543,5 @@ def test_key_endpoint_fault_under_load_recovers(make_envoy, key_server, echo, mo
     load.run(script)
     # fault gone at 4.5 s; a kid that failed at 4.49 s is remembered until
     # ~5.5 s (plus a stalled fetch's timeout): only 200s from 6.5 s on
-    assert_load_outcome(load, echo, bound_s=KEY_TIMEOUT_S + MARGIN_S, recovered_after=6.5,
-                        fault_window=(2.0, 4.5))
+    assert_load_outcome(load, echo, bound_s=KEY_TIMEOUT_S + MARGIN_S, recovered_after=6.5, fault_window=(2.0, 4.5))
     assert_counters_match(e, before, load)

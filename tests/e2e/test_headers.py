@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from checks import assert_allowed, assert_refused, upath
-from configs import CLAIM_HEADERS, IDENTITY_HEADERS, config
-from tokens import ARN, Key, Minter
+from configs import IDENTITY_HEADERS, config
+from tokens import ARN
 
 FORGED = "forged-by-client"
 
@@ -63,7 +63,8 @@ def test_refused_request_never_forwarded(envoy_main, echo, minter):
 def test_x_amzn_headers_forwarded_unchanged_by_default(envoy_main, minter):
     token = minter.mint()
     up = assert_allowed(
-        envoy_main, token,
+        envoy_main,
+        token,
         headers={"x-amzn-oidc-accesstoken": "access-token-value", "x-amzn-oidc-identity": "identity-value"},
     )
     assert up.get("x-amzn-oidc-data") == token  # byte for byte, padding included
@@ -81,7 +82,8 @@ def envoy_strip(make_envoy_module):
 
 def test_strip_alb_headers_on_verified(envoy_strip, minter):
     up = assert_allowed(
-        envoy_strip, minter.mint(payload={"sub": "u-strip"}),
+        envoy_strip,
+        minter.mint(payload={"sub": "u-strip"}),
         headers={"x-amzn-oidc-accesstoken": "at", "x-amzn-oidc-identity": "id"},
     )
     assert up.get("x-auth-user") == "u-strip"
@@ -92,7 +94,9 @@ def test_strip_alb_headers_on_verified(envoy_strip, minter):
 def test_strip_alb_headers_on_exempt_and_anonymous(envoy_strip):
     for path in ("/healthz", upath("anon")):
         up = assert_allowed(
-            envoy_strip, None, path=path,
+            envoy_strip,
+            None,
+            path=path,
             headers=[("x-amzn-oidc-accesstoken", "at"), ("x-amzn-oidc-identity", "id")] + forged_headers(),
         )
         for h in ("x-amzn-oidc-accesstoken", "x-amzn-oidc-identity"):
@@ -106,8 +110,14 @@ CUSTOM = config(
     alb_arns=ARN,  # a single string is accepted too
     token_header="x-test-token",
     username_claim="email",
-    headers={"user": "x-my-user", "claims": "x-my-claims", "user_id": "x-my-uid", "email": "x-my-email",
-             "groups": "x-my-groups", "name": "x-my-name"},
+    headers={
+        "user": "x-my-user",
+        "claims": "x-my-claims",
+        "user_id": "x-my-uid",
+        "email": "x-my-email",
+        "groups": "x-my-groups",
+        "name": "x-my-name",
+    },
     claim_headers={"given_name": "x-my-given"},
 )
 
@@ -118,13 +128,19 @@ def envoy_custom(make_envoy_module):
 
 
 def test_custom_names(envoy_custom, minter):
-    forged = [(n, FORGED) for n in ("x-my-user", "x-my-claims", "x-my-uid", "x-my-email", "x-my-groups", "x-my-name", "x-my-given")]
-    up = assert_allowed(envoy_custom, minter.mint(payload={"email": "bob@example.com"}),
-                        token_header="x-test-token", headers=forged)
+    forged = [
+        (n, FORGED)
+        for n in ("x-my-user", "x-my-claims", "x-my-uid", "x-my-email", "x-my-groups", "x-my-name", "x-my-given")
+    ]
+    up = assert_allowed(
+        envoy_custom, minter.mint(payload={"email": "bob@example.com"}), token_header="x-test-token", headers=forged
+    )
     assert up.get("x-my-user") == "bob@example.com"
     assert up.get("x-my-claims")
     assert up.get("x-my-given") == "Alice"
-    assert_no_forged(up, ["x-my-user", "x-my-claims", "x-my-uid", "x-my-email", "x-my-groups", "x-my-name", "x-my-given"])
+    assert_no_forged(
+        up, ["x-my-user", "x-my-claims", "x-my-uid", "x-my-email", "x-my-groups", "x-my-name", "x-my-given"]
+    )
     # the default names are not injected by this config
     assert up.all("x-auth-user") == [] and up.all("x-auth-claims") == []
 
@@ -145,6 +161,7 @@ def test_custom_username_claim_missing(envoy_custom, echo, minter):
 
 def test_custom_single_arn_string(envoy_custom, echo, new_minter):
     from tokens import ARN2
+
     m = new_minter(signer=ARN2)  # ARN2 is not configured here
     p = upath()
     r = envoy_custom.request(p, [("x-test-token", m.mint())])
@@ -172,7 +189,11 @@ def test_mixed_case_header_names_still_stripped(envoy_mixed_case, minter, with_t
     forged = []
     for name in ("x-auth-user", "X-AUTH-USER", "x-auth-claims", "x-claim-email", "X-Claim-Email", "x-claim-groups"):
         forged += [(name, FORGED), (name, FORGED + "2")]
-    token = minter.mint(payload={"sub": "mc-user", "email": "mc@example.com", "groups": ["g1", "g2"]}) if with_token else None
+    token = (
+        minter.mint(payload={"sub": "mc-user", "email": "mc@example.com", "groups": ["g1", "g2"]})
+        if with_token
+        else None
+    )
     up = assert_allowed(envoy_mixed_case, token, headers=forged)
     assert_no_forged(up, ["x-auth-user", "x-auth-claims", "x-claim-email", "x-claim-groups"])
     if with_token:
@@ -185,7 +206,9 @@ def test_mixed_case_header_names_still_stripped(envoy_mixed_case, minter, with_t
 
 
 def test_many_forged_copies_stripped(envoy_main, minter):
-    forged = [("x-auth-user", f"{FORGED}-{i}") for i in range(30)] + [("x-claim-email", f"{FORGED}-{i}") for i in range(30)]  # Envoy allows 100 headers
+    forged = [("x-auth-user", f"{FORGED}-{i}") for i in range(30)] + [
+        ("x-claim-email", f"{FORGED}-{i}") for i in range(30)
+    ]  # Envoy allows 100 headers
     up = assert_allowed(envoy_main, minter.mint(payload={"sub": "many"}), headers=forged)
     assert up.all("x-auth-user") == ["many"]
     assert_no_forged(up)

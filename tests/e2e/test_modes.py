@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from checks import assert_allowed, assert_refused, upath
+from checks import assert_allowed, assert_refused
 from configs import IDENTITY_HEADERS, config
-from harness import wait_until
-from tokens import ARN, FOREIGN_ARN, ISSUER, Key, Minter, b64u, compact, hs256
+from envoykit.wait import wait_until
+from tokens import FOREIGN_ARN, Key, Minter, b64u, compact, hs256
 
 FORGED = [(n, "forged") for n in IDENTITY_HEADERS]
 
@@ -59,8 +59,14 @@ def envoy_bypass(make_envoy_module):
     return make_envoy_module(dict(BYPASS), name="bypass")
 
 
-def _unsigned(alg: str, header: dict | None = None, payload: dict | None = None, drop: tuple = (), sig: str = "AAAA",
-              kid: str = "dev-kid") -> str:
+def _unsigned(
+    alg: str,
+    header: dict | None = None,
+    payload: dict | None = None,
+    drop: tuple = (),
+    sig: str = "AAAA",
+    kid: str = "dev-kid",
+) -> str:
     m = Minter(Key.generate(kid))
     h, p = m.claims(dict({"alg": alg}, **(header or {})), payload, drop_payload=drop)
     return f"{b64u(compact(h))}.{b64u(compact(p))}.{sig}"

@@ -11,13 +11,14 @@ service, and Envoy must stay up.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from checks import assert_allowed, assert_refused
-from harness import Envoy
+from filter_envoy import FilterEnvoy
 from userservice import UserService, new_sub, payload, running_service, start_envoy, users_config
 
 # `users`, `alb_oidc_users` and `us_db` crashed Envoy before the fix; the
@@ -38,11 +39,18 @@ def _config(cluster: str, failure_mode: str = "deny") -> dict:
 
 @pytest.fixture
 def envoy_named(wasm: Path, key_server: Any, echo: Any, users: UserService) -> Iterator[Any]:
-    started: list[Envoy] = []
+    started: list[FilterEnvoy] = []
 
-    def make(cluster: str, configured: str | None = None, failure_mode: str = "deny") -> Envoy:
-        e = start_envoy(wasm, key_server, echo, users.port, _config(configured or cluster, failure_mode),
-                        f"cluster-{len(started)}", cluster=cluster)
+    def make(cluster: str, configured: str | None = None, failure_mode: str = "deny") -> FilterEnvoy:
+        e = start_envoy(
+            wasm,
+            key_server,
+            echo,
+            users.port,
+            _config(configured or cluster, failure_mode),
+            f"cluster-{len(started)}",
+            cluster=cluster,
+        )
         started.append(e)
         return e
 

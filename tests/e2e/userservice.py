@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-import yaml
 
 from configs import config
-from harness import Envoy, free_port, wait_until
+from envoykit import bootstrap as bs
+from envoykit.paths import REPO
+from envoykit.wait import free_port, port_open, wait_until
+from filter_envoy import FilterEnvoy
 
-REPO = Path(__file__).resolve().parents[2]
 USER_SERVICE = REPO / "target" / "release" / "alb-oidc-user-service"
 REVALIDATE_S = 2
 
@@ -33,25 +34,32 @@ class UserService:
         self.proc: subprocess.Popen | None = None
         self.log = workdir / "user-service.log"
 
-    def start(self) -> "UserService":
+    def start(self) -> UserService:
         if not USER_SERVICE.exists():
             pytest.fail(f"{USER_SERVICE} not built: run `make build`")
-        self.proc = subprocess.Popen(
-            [str(USER_SERVICE), "serve", "--database", str(self.db), "--listen", f"127.0.0.1:{self.port}",
-             "--groups-claim", "groups"],
-            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.log, "ab") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [
+                    str(USER_SERVICE),
+                    "serve",
+                    "--database",
+                    str(self.db),
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                    "--groups-claim",
+                    "groups",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_until(self._listening, 30, what="user service listening")
         return self
 
     def _listening(self) -> bool:
         if self.proc and self.proc.poll() is not None:
             raise RuntimeError(f"user service exited: {self.log.read_text()[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
+        return port_open(self.port, timeout=0.5)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -64,13 +72,14 @@ class UserService:
         self.proc = None
 
     def admin(self, *args: str) -> Any:
-        out = subprocess.run([str(USER_SERVICE), *args, "--database", str(self.db), "--json"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [str(USER_SERVICE), *args, "--database", str(self.db), "--json"], capture_output=True, text=True, timeout=30
+        )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout) if out.stdout.strip() else None
 
 
-class EnvoyWithUsers(Envoy):
+class EnvoyWithUsers(FilterEnvoy):
     """The suite's Envoy plus an HTTP/2 cluster for the user service."""
 
     def __init__(self, *a: Any, user_port: int, cluster: str = "user_service", **kw: Any) -> None:
@@ -78,39 +87,36 @@ class EnvoyWithUsers(Envoy):
         self.user_port = user_port
         self.cluster = cluster
 
-    def write_config(self) -> Path:
-        super().write_config()
-        boot = yaml.safe_load(self.config_path.read_text())
-        boot["static_resources"]["clusters"].append({
-            "name": self.cluster,
-            "type": "STATIC",
-            "connect_timeout": "0.5s",
-            "typed_extension_protocol_options": {
-                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                    "explicit_http_config": {"http2_protocol_options": {}},
-                }
-            },
-            "load_assignment": {"cluster_name": self.cluster, "endpoints": [{"lb_endpoints": [
-                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.user_port}}}}
-            ]}]},
-        })
-        self.config_path.write_text(yaml.safe_dump(boot, sort_keys=False))
-        return self.config_path
+    def customize(self, boot: dict) -> None:
+        cluster = bs.static_cluster(self.cluster, self.user_port, http2=True, connect_timeout="0.5s")
+        boot["static_resources"]["clusters"].append(cluster)
 
 
 def users_config(failure_mode: str = "deny", **changes: Any) -> dict:
     return config(
-        user_service={"cluster": "user_service", "timeout_ms": 1000, "revalidate_s": REVALIDATE_S,
-                      "failure_mode": failure_mode},
+        user_service={
+            "cluster": "user_service",
+            "timeout_ms": 1000,
+            "revalidate_s": REVALIDATE_S,
+            "failure_mode": failure_mode,
+        },
         **changes,
     )
 
 
-def start_envoy(wasm: Path, key_server: Any, echo: Any, port: int, cfg: dict, name: str,
-                cluster: str = "user_service") -> Envoy:
-    e = EnvoyWithUsers(cfg, key_port=key_server.port, echo_port=echo.port, wasm_path=wasm,
-                       user_port=port, name=name, concurrency=2, cluster=cluster)
+def start_envoy(
+    wasm: Path, key_server: Any, echo: Any, port: int, cfg: dict, name: str, cluster: str = "user_service"
+) -> FilterEnvoy:
+    e = EnvoyWithUsers(
+        cfg,
+        key_port=key_server.port,
+        echo_port=echo.port,
+        wasm_path=wasm,
+        user_port=port,
+        name=name,
+        concurrency=2,
+        cluster=cluster,
+    )
     e.start()
     return e
 
@@ -122,7 +128,7 @@ def running_service(prefix: str) -> Iterator[UserService]:
     svc.stop()
 
 
-def running_envoy(wasm: Path, key_server: Any, echo: Any, port: int, cfg: dict, name: str) -> Iterator[Envoy]:
+def running_envoy(wasm: Path, key_server: Any, echo: Any, port: int, cfg: dict, name: str) -> Iterator[FilterEnvoy]:
     """A fixture body: an Envoy wired to the user service on `port`, its log
     checked for panics when it stops."""
     e = start_envoy(wasm, key_server, echo, port, cfg, name)
@@ -135,5 +141,12 @@ def new_sub() -> str:
 
 
 def payload(sub: str, **extra: Any) -> dict:
-    return {"sub": sub, "email": f"{sub}@example.com", "email_verified": "true", "given_name": "Ada",
-            "family_name": "Lovelace", "groups": ["admin", "staff"], **extra}
+    return {
+        "sub": sub,
+        "email": f"{sub}@example.com",
+        "email_verified": "true",
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+        "groups": ["admin", "staff"],
+        **extra,
+    }

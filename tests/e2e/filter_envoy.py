@@ -1,0 +1,155 @@
+"""The suite's Envoy: the filter in front of the echo upstream, with the key
+endpoint stand-in as the key cluster, on fresh ports. Started and stopped by
+envoykit's launcher; subclasses change the bootstrap in `customize`."""
+
+from __future__ import annotations
+
+import http.client
+import tempfile
+from pathlib import Path
+from typing import Any, Self
+
+from envoykit import bootstrap as bs
+from envoykit.client import DEFAULT_REQUEST_TIMEOUT, Response, http_request
+from envoykit.paths import FILTER_WASM
+from envoykit.process import EnvoyProcess, EnvoyStartError, log_tail, scan_log_for_panics
+from envoykit.wait import free_port, port_open
+
+# Where Envoy work directories (config, log) go; conftest points this into
+# pytest's basetemp so old runs are pruned and logs of failed runs are kept.
+WORK_ROOT: Path | None = None
+
+
+def _workdir(name: str) -> Path:
+    root = WORK_ROOT
+    if root is None:
+        return Path(tempfile.mkdtemp(prefix=f"alb-oidc-{name}-"))
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+
+
+class FilterEnvoy:
+    """One real Envoy with the filter. Use `start()` / `stop()` (or `with`)."""
+
+    def __init__(
+        self,
+        filter_config: Any,
+        *,
+        key_port: int,
+        echo_port: int,
+        concurrency: int = 2,
+        wasm_path: Path = FILTER_WASM,
+        key_cluster: str = "alb_public_keys",
+        workdir: Path | None = None,
+        name: str = "envoy",
+        log_level: str = "info",
+    ) -> None:
+        self.filter_config = filter_config
+        self.key_port = key_port
+        self.echo_port = echo_port
+        self.wasm_path = wasm_path
+        self.key_cluster = key_cluster
+        self.name = name
+        self.dir = workdir or _workdir(name)
+        self.process = EnvoyProcess(
+            self.dir, name=name, concurrency=concurrency, log_level=log_level, component_log_level="wasm:debug"
+        )
+        self.port = 0
+        self.allow_panics = False
+
+    # -- bootstrap ------------------------------------------------------------
+    def bootstrap(self) -> dict:
+        listener = bs.http_listener(
+            "ingress",
+            self.port,
+            routes=[bs.route_to_cluster("echo")],
+            http_filters=[bs.wasm_filter("alb_oidc", self.wasm_path, self.filter_config)],
+        )
+        clusters = [bs.static_cluster("echo", self.echo_port), bs.static_cluster(self.key_cluster, self.key_port)]
+        return bs.bootstrap(admin_port=free_port(), listeners=[listener], clusters=clusters)
+
+    def customize(self, boot: dict) -> None:
+        """Subclasses change the rendered bootstrap here."""
+
+    def write_config(self) -> Path:
+        """Renders the bootstrap on fresh ports and writes it."""
+        self.port = free_port()
+        boot = self.bootstrap()
+        self.customize(boot)
+        return self.process.write_bootstrap(boot)
+
+    @property
+    def config_path(self) -> Path:
+        return self.process.config_path
+
+    # -- lifecycle --------------------------------------------------------------
+    def spawn(self) -> None:
+        """Starts Envoy without waiting for it (for configurations it must refuse)."""
+        self.write_config()
+        self.process.spawn(self.process.command())
+
+    def start(self, timeout: float = 30.0) -> Self:
+        for attempt in range(3):  # a free port can be stolen between probe and bind
+            self.write_config()
+            try:
+                self.process.start(timeout=timeout)
+                return self
+            except EnvoyStartError as e:
+                if not (e.address_in_use and attempt < 2):
+                    raise
+        raise AssertionError("unreachable")
+
+    def stop(self, check: bool = True) -> None:
+        self.process.stop()
+        if check and not self.allow_panics:
+            self.assert_no_panics()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(check=exc[0] is None)
+
+    @property
+    def proc(self) -> Any:
+        return self.process.proc
+
+    @property
+    def log_path(self) -> Path:
+        return self.process.log
+
+    def log_text(self) -> str:
+        return self.process.log_text()
+
+    def listener_up(self) -> bool:
+        return port_open(self.port)
+
+    def assert_no_panics(self) -> None:
+        text = self.log_text()
+        bad = scan_log_for_panics(text)
+        assert not bad, (
+            "wasm panic/trap in the Envoy log:\n"
+            + "\n".join(bad[:10])
+            + f"\n--- log tail ({self.log_path}) ---\n"
+            + log_tail(text)
+        )
+
+    # -- traffic ------------------------------------------------------------------
+    def request(self, path: str = "/", headers: Any = None, **kw: Any) -> Response:
+        return http_request(self.port, path, headers, **kw)
+
+    def connection(self, timeout: float = DEFAULT_REQUEST_TIMEOUT) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    # -- admin ----------------------------------------------------------------------
+    def admin(self, path: str) -> str:
+        return self.process.admin.get(path)
+
+    def stats(self) -> dict[str, int]:
+        return self.process.admin.stats("alb_oidc")
+
+    def counter(self, suffix: str) -> int:
+        return self.process.admin.counter(suffix)
+
+    def counters(self, *suffixes: str) -> dict[str, int]:
+        return self.process.admin.counters(*suffixes)
