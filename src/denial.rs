@@ -113,6 +113,10 @@ mod tests {
     #[test]
     fn statuses_and_metric_names() {
         assert_eq!(Denial::ALL, EXPECTED.map(|(d, _, _)| d));
+        for (i, denial) in Denial::ALL.iter().enumerate() {
+            // The host indexes its counter ids by discriminant.
+            assert_eq!(*denial as usize, i, "{denial:?}");
+        }
         for (denial, status, suffix) in EXPECTED {
             assert_eq!(denial.status(), status, "{denial:?}");
             assert_eq!(denial.metric_suffix(), suffix, "{denial:?}");

@@ -198,7 +198,10 @@ impl Engine {
         let token = Token::parse(raw)?;
         if self.config.bypass_validation {
             let claims = claims::check(&token.payload, &self.rules, now)?;
-            return Ok(self.verified(token, claims));
+            return Ok(TokenStep::Verified {
+                identity: self.verified(token, claims),
+                cache_hit: false,
+            });
         }
         let kid = token
             .check_header(&self.config.alb_arns, self.config.client_id.as_deref())?
@@ -228,7 +231,8 @@ impl Engine {
         }
     }
 
-    fn verified(&mut self, token: Token, claims: CheckedClaims) -> TokenStep {
+    /// Builds and caches the identity of a token that passed every check.
+    fn verified(&mut self, token: Token, claims: CheckedClaims) -> Rc<Identity> {
         let identity = Rc::new(identity::build(
             &self.config,
             &token.payload,
@@ -239,10 +243,7 @@ impl Engine {
             self.tokens
                 .insert(&token.raw, identity.clone(), identity.claims.valid_until);
         }
-        TokenStep::Verified {
-            identity,
-            cache_hit: false,
-        }
+        identity
     }
 
     /// Verifies a pending token's signature with its key.
@@ -254,10 +255,7 @@ impl Engine {
     ) -> Result<Rc<Identity>, Denial> {
         let token = pending.token;
         match verifier.verify(key, token.signing_input(), &token.signature) {
-            Ok(true) => match self.verified(token, pending.claims) {
-                TokenStep::Verified { identity, .. } => Ok(identity),
-                _ => Err(Denial::BadSignature),
-            },
+            Ok(true) => Ok(self.verified(token, pending.claims)),
             Ok(false) => Err(Denial::BadSignature),
             Err(VerifierUnavailable) => Err(Denial::VerifierUnavailable),
         }

@@ -19,7 +19,7 @@ pub trait RequestHeaders {
 }
 
 /// The filter's counters. `Counter::name` is the stat name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
 pub enum Counter {
     Allowed,
     Exempt,
@@ -38,22 +38,8 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 14] = [
-        Counter::Allowed,
-        Counter::Exempt,
-        Counter::Anonymous,
-        Counter::TokenCacheHit,
-        Counter::TokenCacheMiss,
-        Counter::KeyFetchOk,
-        Counter::KeyFetchNotFound,
-        Counter::KeyFetchFailed,
-        Counter::KeyFetchInvalid,
-        Counter::UserCalls,
-        Counter::UserCacheHit,
-        Counter::UserRefused,
-        Counter::UserFailed,
-        Counter::UserFailOpen,
-    ];
+    /// Every counter, in declaration order (derived, so never out of date).
+    pub const ALL: &'static [Counter] = <Counter as strum::VariantArray>::VARIANTS;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -74,26 +60,10 @@ impl Counter {
         }
     }
 
-    /// The position of `self` in [`Counter::ALL`]. The match is exhaustive,
-    /// so a new variant does not compile until it has a place; a test checks
-    /// that `ALL` agrees.
+    /// The position of `self` in [`Counter::ALL`]: a field-less enum's
+    /// discriminants count up in declaration order, as `ALL` lists them.
     pub fn index(self) -> usize {
-        match self {
-            Counter::Allowed => 0,
-            Counter::Exempt => 1,
-            Counter::Anonymous => 2,
-            Counter::TokenCacheHit => 3,
-            Counter::TokenCacheMiss => 4,
-            Counter::KeyFetchOk => 5,
-            Counter::KeyFetchNotFound => 6,
-            Counter::KeyFetchFailed => 7,
-            Counter::KeyFetchInvalid => 8,
-            Counter::UserCalls => 9,
-            Counter::UserCacheHit => 10,
-            Counter::UserRefused => 11,
-            Counter::UserFailed => 12,
-            Counter::UserFailOpen => 13,
-        }
+        self as usize
     }
 }
 
