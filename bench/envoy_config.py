@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class Variant:
     expects_user_id: bool = False
     port: int = 0
     extra: dict = field(default_factory=dict)
+    # Another build of the filter (--baseline-wasm), for before/after in one run.
+    wasm: Path | None = None
 
 
 def alb_config(backend: str, *, user_service: bool = False) -> dict:
@@ -82,6 +84,17 @@ def variants() -> list[Variant]:
             expects_user_id=True,
         ),
     ]
+
+
+def baseline_variants(selected: list[Variant], wasm: Path) -> list[Variant]:
+    """(c0) and (d0): (c) and (d) with another build of the filter, so a
+    change is measured against its baseline in the same run, same noise."""
+    out = []
+    for v in selected:
+        if v.key in ("c", "d"):
+            title = f"{v.title}, baseline build"
+            out.append(replace(v, key=f"{v.key}0", title=title, wasm=wasm))
+    return out
 
 
 def jwt_filter(jwks: dict, cache: bool) -> dict:
@@ -128,7 +141,7 @@ def bootstrap(
             filters = [bs.wasm_filter(f"bench_{v.key}", noop_wasm, "{}")]
         elif v.kind == "alb":
             assert v.filter_config is not None
-            filters = [bs.wasm_filter(f"bench_{v.key}", wasm, v.filter_config)]
+            filters = [bs.wasm_filter(f"bench_{v.key}", v.wasm or wasm, v.filter_config)]
         elif v.kind == "jwt":
             filters = [jwt_filter(jwks, v.jwt_cache)]
         else:  # pragma: no cover

@@ -188,6 +188,26 @@ def headline(results: dict, s: dict) -> list[tuple[str, str, str, str]]:
                 "-",
             )
         )
+    for new, base in (("c", "c0"), ("d", "d0")):
+        if new in s and base in s:
+            v = med(r(new, base))
+            rows.append(
+                (
+                    f"({new}) / ({base}): this build against the baseline build, CPU per request",
+                    f"{v:.3f}×",
+                    "≤ 1.05×",
+                    "met" if v <= 1.05 else "NOT met",
+                )
+            )
+    if "c0" in s and "b" in s:
+        rows.append(
+            (
+                "(c0) − (b): the baseline build's own hot-path cost",
+                f"{med(diff_rounds(results, 'c0', 'b')):.1f} µs",
+                "report",
+                "-",
+            )
+        )
     if "b" in s and "a" in s:
         rows.append(
             ("(b) − (a): the wasm floor", f"{med(diff_rounds(results, 'b', 'a')):.1f} µs", "≈ 4 µs (issue)", "-")

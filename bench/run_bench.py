@@ -230,6 +230,8 @@ class Bench:
         self.envoy_cpus, self.gen_cpus = pinning()
         self.wrk = Wrk(find_wrk(REPO), self.work, self.gen_cpus)
         self.variants = [v for v in ec.variants() if v.key in args.variants]
+        if args.baseline_wasm:
+            self.variants += ec.baseline_variants(self.variants, args.baseline_wasm)
         self.results: dict[str, Any] = {"variants": {}, "rounds": [], "extras": {}}
         self.procs: list[ProcessGroup] = []
         self.envoys: list[EnvoyProcess] = []
@@ -761,6 +763,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--smoke", action="store_true", help="correctness only: validation + a few hundred requests")
     ap.add_argument("--variants", default="abcdefgh")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--baseline-wasm",
+        type=Path,
+        help="another build of the filter: adds (c0) and (d0), (c) and (d) with it, to compare in one run",
+    )
     ap.add_argument("--duration", type=float, default=5, help="seconds per saturation run")
     ap.add_argument("--latency-duration", type=float, default=5, help="seconds per fixed-rate run")
     ap.add_argument("--warmup", type=float, default=2)
