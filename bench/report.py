@@ -65,7 +65,8 @@ def micro(crit_dir: Path) -> dict[str, dict]:
 
 
 def summary(results: dict) -> dict[str, dict[str, Any]]:
-    keys = [k for k in "abcdefgh" if results["rounds"] and k in results["rounds"][0]]
+    known = [*"abcdefgh", "c0", "d0"]
+    keys = [k for k in known if results["rounds"] and k in results["rounds"][0]]
     s: dict[str, dict[str, Any]] = {}
     for k in keys:
         s[k] = {
