@@ -298,16 +298,11 @@ pub fn signed_in(target: &str, session: &str) -> Response<ProxyBody> {
 /// 401 for a non-navigation request whose session cookie names no live
 /// session (signed out, expired, or the stand-in restarted): never the default identity.
 pub fn session_ended() -> Response<ProxyBody> {
-    let mut resp = html(StatusCode::UNAUTHORIZED, String::new());
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+    let mut resp = respond(
+        StatusCode::UNAUTHORIZED,
+        "text/plain; charset=utf-8",
+        "alb-sim: session ended; sign in again\n",
     );
-    *resp.body_mut() = Full::new(Bytes::from_static(
-        b"alb-sim: session ended; sign in again\n",
-    ))
-    .map_err(|never| match never {})
-    .boxed();
     set_cookie(&mut resp, expired_cookie());
     resp
 }
@@ -349,16 +344,21 @@ fn redirect(location: &str) -> Response<ProxyBody> {
 }
 
 fn html(status: StatusCode, body: String) -> Response<ProxyBody> {
-    let body = Full::new(Bytes::from(body))
+    respond(status, "text/html; charset=utf-8", body)
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<ProxyBody> {
+    let body = Full::new(body.into())
         .map_err(|never| match never {})
         .boxed();
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
