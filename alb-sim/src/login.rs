@@ -189,12 +189,20 @@ pub fn sign_in_page(identities: &Identities, query: Option<&str>) -> Response<Pr
         let details: Vec<String> = identities
             .get(name)
             .map(|claims| {
-                ["name", "email", "custom:groups"]
-                    .iter()
-                    .filter_map(|k| match claims.get(k) {
-                        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                        _ => None,
-                    })
+                let text = |k: &str| match claims.get(k) {
+                    Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                    _ => None,
+                };
+                let full_name = text("name").or_else(|| {
+                    let parts: Vec<String> = ["given_name", "family_name"]
+                        .iter()
+                        .filter_map(|k| text(k))
+                        .collect();
+                    (!parts.is_empty()).then(|| parts.join(" "))
+                });
+                [full_name, text("email"), text("custom:groups")]
+                    .into_iter()
+                    .flatten()
                     .collect()
             })
             .unwrap_or_default();

@@ -141,6 +141,9 @@ def test_sign_in_page_lists_the_identities(proxy: int) -> None:
         )
     assert '<input type="hidden" name="redirect" value="/whoami">' in page
     assert "Alice Archer · alice@example.com · admin,staff" in page
+    assert (
+        "Carol Cooper · carol@example.com · staff" in page
+    )  # no `name` claim: given + family
     assert dict(r.headers)["x-frame-options"] == "DENY"
     # Where to go back to is never another site.
     evil = http_request(
