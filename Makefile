@@ -10,12 +10,13 @@ WASM      := target/wasm32-wasip1/release/alb_oidc.wasm
 CARGO     ?= cargo
 
 .PHONY: help setup toolchain venv wasm build test test-unit test-e2e lint lint-python fmt demo bench fuzz clean \
-        demo-check istio-plugin test-deploy
+        demo-check istio-plugin test-deploy node-tools screenshot
 
 help:
 	@echo "make demo   - build everything and run the local demo (Envoy + filter + user service + ALB stand-in)"
 	@echo "make demo-check   - the demo non-interactively: start, one authenticated request, one exempt health check, stop"
-	@echo "make istio-plugin - build the .wasm into deploy/istio/plugin.wasm (OCI image context) and print its sha256"
+	@echo "make istio-plugin - build the plugin's reproducible OCI image (target/istio-plugin), pin its digest in the WasmPlugins"
+	@echo "make screenshot - refresh docs/demo.png (the demo page in headless Chromium, after signing in as alice)"
 	@echo "make test   - everything CI runs: fmt, clippy (host and wasm32), unit tests, end-to-end tests"
 	@echo "make bench  - benchmarks (not tests); results in bench/RESULTS.md"
 	@echo "make fuzz   - bounded fuzzing of the parsers (nightly + cargo-fuzz, installed on demand)"
@@ -51,18 +52,41 @@ demo: build venv
 demo-check: build venv
 	$(PY) -m scripts.demo --check
 
-ISTIO_PLUGIN := deploy/istio/plugin.wasm
+ISTIO_PLUGIN   := deploy/istio/plugin.wasm
+ISTIO_IMAGE    := target/istio-plugin
+PLUGIN_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+WASM_PLUGINS   := deploy/istio/wasmplugin.yaml deploy/istio/gateway-api/wasmplugin.yaml
 
+# The OCI image Istio pulls (docs/istio.md): one layer with plugin.wasm, no
+# timestamps, so the same .wasm always gives the same digest; no Docker needed.
 istio-plugin: wasm
 	cp $(WASM) $(ISTIO_PLUGIN)
-	@echo "sha256 of $(ISTIO_PLUGIN) (WasmPlugin sha256 for a file:// or https:// url):"
+	@echo "sha256 of $(ISTIO_PLUGIN) (WasmPlugin sha256 for a file:// or https:// url only):"
 	@sha256sum $(ISTIO_PLUGIN) 2>/dev/null || shasum -a 256 $(ISTIO_PLUGIN)
-	@echo "next: docker build -t REGISTRY/alb-oidc-plugin:TAG deploy/istio && docker push REGISTRY/alb-oidc-plugin:TAG"
+	python3 deploy/istio/oci_image.py --wasm $(ISTIO_PLUGIN) --out $(ISTIO_IMAGE) --tag $(PLUGIN_VERSION) \
+	  $(foreach m,$(WASM_PLUGINS),--manifest $(m))
+	@echo "push: skopeo copy --preserve-digests oci:$(ISTIO_IMAGE):$(PLUGIN_VERSION) docker://REGISTRY/alb-oidc-plugin:$(PLUGIN_VERSION)"
+
+# npm packages with the schemas the manifest tests check against (package.json,
+# package-lock.json), in ./node_modules. Without npm nothing is installed and
+# those tests skip (fail under ALB_OIDC_NO_SKIP=1).
+NODE_TOOLS := node_modules/.installed
+
+$(NODE_TOOLS): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the schema tests of the manifests will be skipped"; fi
+
+node-tools: $(NODE_TOOLS)
+
+# The README's picture of the demo page: the browser test, told to keep its screenshot.
+screenshot: build venv
+	ALB_OIDC_SCREENSHOT=docs/demo.png $(PY) -m pytest -q tests/e2e/test_browser_login.py
 
 # Compose file, Istio manifests and the demo's Envoy configs, checked without Docker.
-test-deploy: venv
+test-deploy: venv node-tools
 	$(CARGO) build --release -p alb-sim
-	$(PY) -m pytest -q tests/e2e/test_deploy_files.py
+	$(PY) -m pytest -q tests/e2e/test_deploy_files.py tests/e2e/test_manifest_schemas.py tests/e2e/test_plugin_image.py
 
 # Every Python file in the repo (settings in pyproject.toml).
 lint-python: venv
@@ -78,7 +102,7 @@ test-unit: toolchain
 	$(CARGO) test --workspace
 
 # bench-build: the bench harness's smoke test (tests/e2e/test_bench_smoke.py) runs in the suite.
-test-e2e: venv build bench-build
+test-e2e: venv build bench-build node-tools
 	$(PY) -m pytest -q tests/e2e
 
 test: lint test-unit test-e2e

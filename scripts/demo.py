@@ -17,7 +17,7 @@ Environment (all optional):
     DEMO_PROXY_PORT=8000 DEMO_ENVOY_PORT=10000 DEMO_ADMIN_PORT=9901
     DEMO_KEYS_PORT=8081 DEMO_USERS_PORT=50051 DEMO_UPSTREAM_PORT=8080
     DEMO_RUN_DIR=.run         keys, users.db, rendered Envoy config, logs
-    DEMO_USER=alice           identity when a request has no x-alb-sim-user header
+    DEMO_USER=alice           identity of a request with no x-alb-sim-user header and no session (curl)
     DEMO_IDENTITIES=alb-sim/identities.example.json
     DEMO_ENVOY_CONCURRENCY=2
     ALB_OIDC_ENVOY, ALB_OIDC_WASM, DEMO_ALB_SIM, DEMO_USER_SERVICE   binaries
@@ -380,7 +380,8 @@ class Demo:
         p = self.ports
         say()
         say(f"Self-test: GET http://127.0.0.1:{p.proxy}/ as {self.user} (through the stand-in, Envoy and the filter)")
-        r = get(p.proxy, "/", {"Accept": "text/html"})
+        # A browser without a session would be sent to the sign-in page: name the identity.
+        r = get(p.proxy, "/", {"Accept": "text/html", "x-alb-sim-user": self.user})
         if r.status != 200:
             raise DemoError(f"GET / via the stand-in: status {r.status}, body {r.body[:300]!r}\n{self._tails()}")
         user, uid = page_field(r.body, "x-auth-user"), page_field(r.body, "x-auth-user-id")
@@ -418,9 +419,9 @@ class Demo:
         say(f"""
 alb-oidc demo is running. Open in a browser:
 
-    http://127.0.0.1:{p.proxy}/          you are {self.user} (DEMO_USER=carol make demo to start as someone else)
+    http://127.0.0.1:{p.proxy}/          pick an identity on the sign-in page; /logout signs out
 
-Try with curl:
+Try with curl  (no session cookie, no x-alb-sim-user header: you are {self.user}; DEMO_USER=carol for another):
     curl -s http://127.0.0.1:{p.proxy}/whoami                                  # {self.user}, as the app sees it
     curl -s -H 'x-alb-sim-user: bob' http://127.0.0.1:{p.proxy}/whoami         # bob: unverified email, no groups
     curl -s -H 'x-alb-sim-user: carol' http://127.0.0.1:{p.proxy}/whoami       # carol: group staff

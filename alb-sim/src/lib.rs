@@ -7,6 +7,7 @@
 //!   (padded base64url segments, raw `r || s` signature);
 //! - [`keyserver`]: the public key endpoint (`GET /<kid>` -> PEM);
 //! - [`proxy`]: a reverse proxy injecting freshly minted tokens;
+//! - [`login`]: the browser login in front of it (sign-in page, session cookie, logout);
 //! - [`identities`]: named claim sets for the proxy and `mint --user`.
 //!
 //! Other crates (benches, end-to-end tests) can mint tokens directly:
@@ -33,6 +34,7 @@ pub mod error;
 pub mod identities;
 pub mod keys;
 pub mod keyserver;
+pub mod login;
 pub mod proxy;
 pub mod server;
 pub mod token;

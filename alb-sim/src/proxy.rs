@@ -3,9 +3,16 @@
 //! `x-amzn-oidc-data` plus `x-amzn-oidc-identity` and `x-amzn-oidc-accesstoken`,
 //! and forwards the request to the upstream (Envoy).
 //!
-//! The identity is chosen per request by the `x-alb-sim-user` header, which only
-//! the stand-in reads and always removes; `anonymous` forwards with no
-//! `x-amzn-oidc-*` headers (the ALB's `OnUnauthenticatedRequest=allow`).
+//! Who a request is (see README.md, "Who a request is"):
+//! 1. the `x-alb-sim-user` header, which only the stand-in reads and always
+//!    removes (curl); `anonymous` forwards with no `x-amzn-oidc-*` headers (the
+//!    ALB's `OnUnauthenticatedRequest=allow`);
+//! 2. else the browser's session cookie (`AWSELBAuthSessionCookie-0`, see
+//!    [`crate::login`]); a cookie of no live session is refused: a browser
+//!    navigation goes to the sign-in page, anything else gets 401;
+//! 3. else a browser navigation (GET/HEAD accepting text/html) goes to the
+//!    sign-in page, as the ALB sends it to the identity provider;
+//! 4. else the default identity (`--default-user`): plain curl works as is.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,6 +35,7 @@ use tokio::net::TcpListener;
 use crate::error::{Error, Result};
 use crate::identities::{Identities, ANONYMOUS};
 use crate::keys::{KeyDir, KeyPair};
+use crate::login::{self, Sessions};
 use crate::token::{mint, now_unix, Claims, HeaderFields};
 
 /// The header that selects the identity of one request (read and removed by the proxy).
@@ -90,6 +98,7 @@ pub struct Proxy {
     upstream_authority: hyper::http::uri::Authority,
     client: Client<HttpConnector, Incoming>,
     key: Mutex<Option<KeyPair>>,
+    sessions: Sessions,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -143,6 +152,7 @@ impl Proxy {
             upstream_authority,
             client,
             key: Mutex::new(Some(key)),
+            sessions: Sessions::default(),
         })
     }
 
@@ -192,9 +202,24 @@ impl Proxy {
             .map(|pq| pq.as_str().to_owned())
             .unwrap_or_else(|| "/".to_owned());
 
-        // 1. The identity selector: read, then always removed.
-        let user = match selected_user(req.headers(), &self.config.default_user) {
-            Ok(user) => user,
+        // 0. The stand-in's own login pages: never forwarded.
+        match req.uri().path() {
+            login::SIGN_IN_PATH => {
+                let (user, resp) = self.sign_in(req).await;
+                return self.log(peer, &user, &method, &path_and_query, resp);
+            }
+            login::LOGOUT_PATH => {
+                let ended =
+                    login::session_id(req.headers()).and_then(|id| self.sessions.remove(&id));
+                let user = ended.unwrap_or_else(|| "-".to_owned());
+                return self.log(peer, &user, &method, &path_and_query, login::signed_out());
+            }
+            _ => {}
+        }
+
+        // 1. Who (module docs): the selector header, the session, sign-in, the default.
+        let named = match selected_user(req.headers()) {
+            Ok(named) => named,
             Err(msg) => {
                 return self.log(
                     peer,
@@ -205,7 +230,28 @@ impl Proxy {
                 )
             }
         };
+        let session = login::session_id(req.headers());
+        let user = match (named, &session) {
+            (Some(user), _) => user,
+            (None, Some(id)) => match self.sessions.user(id) {
+                Some(user) => user,
+                None => {
+                    let resp = if login::is_browser_navigation(&method, req.headers()) {
+                        login::redirect_to_sign_in(&path_and_query, true)
+                    } else {
+                        login::session_ended()
+                    };
+                    return self.log(peer, "-", &method, &path_and_query, resp);
+                }
+            },
+            (None, None) if login::is_browser_navigation(&method, req.headers()) => {
+                let resp = login::redirect_to_sign_in(&path_and_query, false);
+                return self.log(peer, "-", &method, &path_and_query, resp);
+            }
+            (None, None) => self.config.default_user.clone(),
+        };
         req.headers_mut().remove(USER_HEADER);
+        login::strip_session_cookie(req.headers_mut());
 
         // 2. Never forward client-sent ALB headers, nor hop-by-hop headers.
         strip_oidc_headers(req.headers_mut());
@@ -277,6 +323,43 @@ impl Proxy {
         self.log(peer, &user, &method, &path_and_query, resp)
     }
 
+    /// The sign-in page (GET) and its form (POST): returns who signed in (for the log) and the answer.
+    async fn sign_in(&self, req: Request<Incoming>) -> (String, Response<ProxyBody>) {
+        let identities = &self.config.identities;
+        match *req.method() {
+            hyper::Method::GET | hyper::Method::HEAD => (
+                "-".to_owned(),
+                login::sign_in_page(identities, req.uri().query()),
+            ),
+            hyper::Method::POST => {
+                let (parts, body) = req.into_parts();
+                let form = match login::read_sign_in(&parts.headers, body, identities).await {
+                    Ok(form) => form,
+                    Err((status, msg)) => return ("?".to_owned(), text(status, msg)),
+                };
+                // A new session on every sign-in; the one the browser had ends.
+                if let Some(old) = login::session_id(&parts.headers) {
+                    self.sessions.remove(&old);
+                }
+                match self.sessions.create(&form.user) {
+                    Ok(id) => (form.user, login::signed_in(&form.redirect, &id)),
+                    Err(e) => {
+                        eprintln!("alb-sim proxy: cannot start a session: {e}");
+                        let msg = format!("alb-sim: cannot start a session: {e}\n");
+                        (form.user, text(StatusCode::INTERNAL_SERVER_ERROR, msg))
+                    }
+                }
+            }
+            _ => (
+                "-".to_owned(),
+                text(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    format!("alb-sim: {} takes GET or POST\n", login::SIGN_IN_PATH),
+                ),
+            ),
+        }
+    }
+
     fn log(
         &self,
         peer: SocketAddr,
@@ -315,18 +398,18 @@ impl Proxy {
     }
 }
 
-/// The identity named by `x-alb-sim-user`, or the default. Several values,
-/// an empty value or a non-text value are errors (the message is the 400 body).
-fn selected_user(headers: &HeaderMap, default_user: &str) -> std::result::Result<String, String> {
+/// The identity named by `x-alb-sim-user`, if the header is there. Several
+/// values, an empty value or a non-text value are errors (the message is the 400 body).
+fn selected_user(headers: &HeaderMap) -> std::result::Result<Option<String>, String> {
     let mut values = headers.get_all(USER_HEADER).iter();
     let Some(value) = values.next() else {
-        return Ok(default_user.to_owned());
+        return Ok(None);
     };
     if values.next().is_some() {
         return Err(format!("alb-sim: more than one {USER_HEADER} header\n"));
     }
     match value.to_str().map(str::trim) {
-        Ok(name) if !name.is_empty() => Ok(name.to_owned()),
+        Ok(name) if !name.is_empty() => Ok(Some(name.to_owned())),
         _ => Err(format!(
             "alb-sim: {USER_HEADER} must be a non-empty identity name\n"
         )),
@@ -446,12 +529,12 @@ mod tests {
     #[test]
     fn user_selection() {
         let mut h = HeaderMap::new();
-        assert_eq!(selected_user(&h, "alice").unwrap(), "alice");
+        assert_eq!(selected_user(&h).unwrap(), None);
         h.insert(USER_HEADER, HeaderValue::from_static(" bob "));
-        assert_eq!(selected_user(&h, "alice").unwrap(), "bob");
+        assert_eq!(selected_user(&h).unwrap().as_deref(), Some("bob"));
         h.append(USER_HEADER, HeaderValue::from_static("carol"));
-        assert!(selected_user(&h, "alice").is_err());
+        assert!(selected_user(&h).is_err());
         h.insert(USER_HEADER, HeaderValue::from_static(""));
-        assert!(selected_user(&h, "alice").is_err());
+        assert!(selected_user(&h).is_err());
     }
 }

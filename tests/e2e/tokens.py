@@ -15,8 +15,8 @@ import hmac
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -66,7 +66,7 @@ class Key:
     kid: str
 
     @classmethod
-    def generate(cls, kid: str | None = None) -> "Key":
+    def generate(cls, kid: str | None = None) -> Key:
         return cls(ec.generate_private_key(ec.SECP256R1()), kid or new_kid())
 
     @property
@@ -200,7 +200,7 @@ def noncanonical_last_char(seg: str) -> str:
     base64url segment whose decoded length is not a multiple of 3. A lenient
     decoder yields the same bytes; a strict one must refuse."""
     body = seg.rstrip("=")
-    pad = seg[len(body):]
+    pad = seg[len(body) :]
     rem = len(body) % 4
     assert rem in (2, 3), "segment has no spare bits"
     spare = 4 if rem == 2 else 2  # unused bits in the last char
@@ -272,7 +272,9 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
     add("header_padding_middle", signed(b64u(hb[:2]) + b64u(hb[2:]), gp))
     # '+' '/' alphabet: find a payload whose base64url contains '-' or '_'
     for i in range(2000):
-        pb_alpha = json.dumps(dict(p, nick="?" * (i % 3) + "\u00ff\u00fe\u00fb??>~~" + str(i)), ensure_ascii=False, separators=(",", ":")).encode()
+        pb_alpha = json.dumps(
+            dict(p, nick="?" * (i % 3) + "\u00ff\u00fe\u00fb??>~~" + str(i)), ensure_ascii=False, separators=(",", ":")
+        ).encode()
         seg = b64u(pb_alpha)
         if "-" in seg and "_" in seg:
             break
@@ -306,19 +308,35 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
     add("header_dup_kid", with_h(hjson[:-1].encode() + b',"kid":"' + other_key.kid.encode() + b'"}'), fetches_key=False)
     add("header_dup_alg", with_h(hjson[:-1].encode() + b',"alg":"none"}'), fetches_key=False)
     add("header_dup_alg_same", with_h(hjson[:-1].encode() + b',"alg":"ES256"}'), fetches_key=False)
-    add("header_dup_signer", with_h(hjson[:-1].encode() + (',"signer":' + json.dumps(FOREIGN_ARN) + "}").encode()), fetches_key=False)
+    add(
+        "header_dup_signer",
+        with_h(hjson[:-1].encode() + (',"signer":' + json.dumps(FOREIGN_ARN) + "}").encode()),
+        fetches_key=False,
+    )
     add("payload_dup_sub", with_p(pjson[:-1].encode() + b',"sub":"admin"}'))
     add("payload_dup_exp_same", with_p(pjson[:-1].encode() + b',"exp":' + str(p["exp"]).encode() + b"}"))
     expired_first = dict(p)
     expired_first.pop("exp")
     add(
         "payload_dup_exp_expired_then_future",
-        with_p(b'{"exp":' + str(now - 3600).encode() + b"," + compact(expired_first)[1:-1] + b',"exp":' + str(p["exp"]).encode() + b"}"),
+        with_p(
+            b'{"exp":'
+            + str(now - 3600).encode()
+            + b","
+            + compact(expired_first)[1:-1]
+            + b',"exp":'
+            + str(p["exp"]).encode()
+            + b"}"
+        ),
     )
     add("payload_dup_iss", with_p(pjson[:-1].encode() + b',"iss":"https://evil.example"}'))
     # duplicates that only show after unescaping the key: "s\u0075b" is "sub"
     add("payload_dup_sub_escaped_key", with_p(pjson[:-1].encode() + b',"s\\u0075b":"admin"}'))
-    add("header_dup_kid_escaped_key", with_h(hjson[:-1].encode() + b',"k\\u0069d":"' + other_key.kid.encode() + b'"}'), fetches_key=False)
+    add(
+        "header_dup_kid_escaped_key",
+        with_h(hjson[:-1].encode() + b',"k\\u0069d":"' + other_key.kid.encode() + b'"}'),
+        fetches_key=False,
+    )
     add("header_json_array", with_h(compact([h])), fetches_key=False)
     add("header_json_string", with_h(b'"ES256"'), fetches_key=False)
     add("header_not_json", with_h(b"alg=ES256"), fetches_key=False)
@@ -333,7 +351,9 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
 
     # ---- size ------------------------------------------------------------------
     add("oversized_20k", m.mint(payload={"blob": "A" * 20_000}))
-    add("oversized_40k_header_seg", with_h(hjson[:-1].encode() + b',"x5c":"' + b"B" * 30_000 + b'"}'), fetches_key=False)
+    add(
+        "oversized_40k_header_seg", with_h(hjson[:-1].encode() + b',"x5c":"' + b"B" * 30_000 + b'"}'), fetches_key=False
+    )
 
     # ---- header: alg -------------------------------------------------------------
     junk_sig = b64u(b"\x00" * 64)
@@ -358,7 +378,12 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
     add("alg_null", alg_token(None), HEADER, fetches_key=False)
     add("alg_list", alg_token(["ES256"]), HEADER, fetches_key=False)
     hs_hdr = b64u(compact(dict(h, alg="HS256")))
-    add("alg_HS256_pem_secret", f"{hs_hdr}.{gp}.{b64u(hs256(m.key.pem, f'{hs_hdr}.{gp}'.encode()))}", HEADER, fetches_key=False)
+    add(
+        "alg_HS256_pem_secret",
+        f"{hs_hdr}.{gp}.{b64u(hs256(m.key.pem, f'{hs_hdr}.{gp}'.encode()))}",
+        HEADER,
+        fetches_key=False,
+    )
     hs_hdr_es = b64u(compact(h))
     add(
         "alg_ES256_hmac_pem_signature",
@@ -435,7 +460,13 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
 
     # ---- header: client ------------------------------------------------------------
     CL = ("bad_client", "bad_header")
-    for name, client in [("client_wrong", "someone-else"), ("client_suffix", CLIENT + "x"), ("client_empty", ""), ("client_number", 5), ("client_null", None)]:
+    for name, client in [
+        ("client_wrong", "someone-else"),
+        ("client_suffix", CLIENT + "x"),
+        ("client_empty", ""),
+        ("client_number", 5),
+        ("client_null", None),
+    ]:
         add(name, signed(b64u(compact(dict(h, client=client))), gp), CL)
     no_client = dict(h)
     no_client.pop("client")
