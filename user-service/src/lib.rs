@@ -82,7 +82,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             tracing::info!(
                 %addr,
                 database = %redacted(&cli.database),
-                backend = ?store.kind(),
+                backend = ?store.backend(),
                 auto_create_users = policy.auto_create_users,
                 link_existing_users = policy.link_existing_users,
                 require_verified_email = policy.require_verified_email,

@@ -56,6 +56,8 @@ impl UserService for UserServiceImpl {
         request: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
         let req = request.into_inner();
+        // Marks the call as in flight (tests wait for it before a shutdown).
+        tracing::debug!(username = %req.username, "authenticate call received");
         let outcome = match self
             .auth
             .authenticate(&req.username, &req.claims_json)
