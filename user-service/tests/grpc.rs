@@ -279,6 +279,8 @@ async fn sigterm_lets_in_flight_calls_finish() {
     let status = server.exit_status().await;
     assert!(status.success(), "{status:?}");
     assert!(logs.contains("received SIGTERM"), "{logs}");
+    // Finished within the grace period, not merely outliving it.
+    assert!(!logs.contains("grace period expired"), "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
