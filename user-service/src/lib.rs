@@ -74,6 +74,9 @@ pub async fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // Before "listening": from then on a signal must stop the service
+            // gracefully.
+            let shutdown = server::shutdown_signal();
             let policy = args.policy();
             let addr = listener
                 .local_addr()
@@ -95,7 +98,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             let result = server::serve(
                 listener,
                 auth,
-                server::shutdown_signal(),
+                shutdown,
                 Duration::from_secs(args.shutdown_timeout),
             )
             .await;

@@ -85,7 +85,13 @@ impl Server {
         match waited {
             Ok(Ok(Some(line))) => line,
             Ok(Ok(None)) => unreachable!("wait_for returned without a match"),
-            Ok(Err(_)) => panic!("the server exited first: {}", self.all_logs()),
+            Ok(Err(_)) => {
+                let status = self.child.as_mut().map(|c| c.try_wait());
+                panic!(
+                    "the server closed stderr first (exit: {status:?}): {}",
+                    self.all_logs()
+                )
+            }
             Err(_) => panic!("no such log line within {WAIT:?}: {}", self.all_logs()),
         }
     }
