@@ -20,11 +20,15 @@ else
     exit 2
 fi
 
+# --workspace, as `make test-unit` builds: `-p` would resolve features for the
+# user service alone and build it (and sqlx) a second time. `pg::` selects
+# the PostgreSQL half of the tests (both_backends! in tests/common).
+run=("$cargo" test --workspace -- --ignored pg::)
 if timeout 5 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then
-    exec "$cargo" test -p alb-oidc-user-service -- --ignored
+    exec "${run[@]}"
 fi
 
-count=$("$cargo" test -q -p alb-oidc-user-service -- --ignored --list 2>/dev/null | grep -c ': test$' || true)
+count=$("${run[@]}" --list 2>/dev/null | grep -c ': test$' || true)
 if [ "${ALB_OIDC_NO_SKIP:-}" = 1 ]; then
     echo "FAILED: $count user-service PostgreSQL tests cannot run: nothing listens at $host:$port" \
         "(ALB_OIDC_TEST_PG_URL) and ALB_OIDC_NO_SKIP=1 forbids skipping them" >&2
