@@ -98,8 +98,11 @@ lint: toolchain lint-python
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p alb-oidc --target wasm32-wasip1 -- -D warnings
 
+# The user service's PostgreSQL tests are #[ignore]d in `cargo test`; the script
+# runs them when PostgreSQL answers, else reports them SKIPPED (docs/user-service.md#tests).
 test-unit: toolchain
 	$(CARGO) test --workspace
+	CARGO="$(CARGO)" bash user-service/tests/run-postgres-tests.sh
 
 # bench-build: the bench harness's smoke test (tests/e2e/test_bench_smoke.py) runs in the suite.
 test-e2e: venv build bench-build node-tools

@@ -10,6 +10,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let proto_dir = manifest_dir.join("..").join("proto");
     let proto = proto_dir.join("user_service.proto");
     println!("cargo:rerun-if-changed={}", proto.display());
+    // sqlx::migrate! embeds these at compile time but cannot ask Cargo to
+    // rebuild when one is added or changed.
+    println!("cargo:rerun-if-changed=migrations");
 
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);

@@ -74,6 +74,9 @@ pub async fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // Before "listening": from then on a signal must stop the service
+            // gracefully.
+            let shutdown = server::shutdown_signal();
             let policy = args.policy();
             let addr = listener
                 .local_addr()
@@ -82,7 +85,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             tracing::info!(
                 %addr,
                 database = %redacted(&cli.database),
-                backend = ?store.kind(),
+                backend = ?store.backend(),
                 auto_create_users = policy.auto_create_users,
                 link_existing_users = policy.link_existing_users,
                 require_verified_email = policy.require_verified_email,
@@ -95,7 +98,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             let result = server::serve(
                 listener,
                 auth,
-                server::shutdown_signal(),
+                shutdown,
                 Duration::from_secs(args.shutdown_timeout),
             )
             .await;

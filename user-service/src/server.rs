@@ -56,6 +56,8 @@ impl UserService for UserServiceImpl {
         request: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
         let req = request.into_inner();
+        // Marks the call as in flight (tests wait for it before a shutdown).
+        tracing::debug!(username = %req.username, "authenticate call received");
         let outcome = match self
             .auth
             .authenticate(&req.username, &req.claims_json)
@@ -146,28 +148,44 @@ where
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now and returns a future that
+/// resolves on either. Call it before the service announces itself: a
+/// handler installed only when the future is first polled leaves a moment in
+/// which the service already answers and a signal still kills it outright.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
                     _ = term.recv() => tracing::info!("received SIGTERM"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+                    _ = int.recv() => tracing::info!("received SIGINT"),
+                },
+                (Err(e), Ok(mut int)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the service");
+                    int.recv().await;
+                    tracing::info!("received SIGINT");
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the service");
-                let _ = tokio::signal::ctrl_c().await;
-                tracing::info!("received SIGINT");
+                (Ok(mut term), Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGINT; only SIGTERM stops the service");
+                    term.recv().await;
+                    tracing::info!("received SIGTERM");
+                }
+                (Err(e), Err(_)) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM or SIGINT; stop the service with SIGKILL");
+                    std::future::pending::<()>().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("received interrupt");
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("received interrupt");
+        }
     }
 }

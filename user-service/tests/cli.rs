@@ -6,6 +6,8 @@ mod common;
 
 use std::process::{Command, Output};
 
+use chrono::SubsecRound;
+
 use common::TestDb;
 use serde_json::Value;
 
@@ -52,6 +54,7 @@ fn fail(db: &TestDb, args: &[&str]) -> String {
 }
 
 async fn create_list_show(db: &TestDb) {
+    let before = chrono::Utc::now().trunc_subsecs(0);
     let out = ok(
         db,
         &[
@@ -70,16 +73,19 @@ async fn create_list_show(db: &TestDb) {
             "admins",
         ],
     );
-    assert!(out.contains("created local user admin"), "{out}");
+    let after = chrono::Utc::now();
+    assert!(
+        out.starts_with("created local user admin (id 1)\n"),
+        "{out}"
+    );
     ok(db, &["users", "create-local", "second", "--inactive"]);
 
-    let table = ok(db, &["users", "list"]);
-    let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 3, "{table}");
-    assert!(lines[0].starts_with("ID"));
-    assert!(lines[1].contains("admin@example.com") && lines[1].contains("Ada Min"));
-    assert!(lines[1].contains("admins (admin), ops (admin)"));
-    assert!(lines[2].contains("second") && lines[2].contains(" no "));
+    assert_eq!(
+        ok(db, &["users", "list"]),
+        "ID  USERNAME  ACTIVE  SOURCE  EMAIL              NAME     GROUPS                       LAST LOGIN\n\
+         1   admin     yes     local   admin@example.com  Ada Min  admins (admin), ops (admin)  never\n\
+         2   second    no      local   -                  -        -                            never\n"
+    );
 
     let list = json(db, &["users", "list"]);
     let list = list.as_array().unwrap();
@@ -91,13 +97,33 @@ async fn create_list_show(db: &TestDb) {
     assert_eq!(list[1]["last_login"], Value::Null);
 
     let shown = ok(db, &["users", "show", "admin"]);
-    assert!(shown.contains("username:   admin"), "{shown}");
-    assert!(shown.contains("source:     local"), "{shown}");
-    assert!(shown.contains("last login: never"), "{shown}");
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(
+        lines[..7],
+        [
+            "id:         1",
+            "username:   admin",
+            "email:      admin@example.com",
+            "name:       Ada Min",
+            "active:     yes",
+            "source:     local",
+            "groups:     admins (admin), ops (admin)",
+        ],
+        "{shown}"
+    );
+    let created = lines[7].strip_prefix("created:    ").unwrap();
+    let created = chrono::DateTime::parse_from_rfc3339(created).unwrap();
+    assert!(before <= created && created <= after, "{shown}");
+    assert_eq!(
+        lines[8],
+        lines[7].replace("created:", "updated:"),
+        "{shown}"
+    );
+    assert_eq!(lines[9..], ["last login: never"], "{shown}");
     let shown = json(db, &["users", "show", "admin"]);
     assert_eq!(shown["email"], "admin@example.com");
     assert_eq!(shown["first_name"], "Ada");
-    assert!(shown["id"].as_i64().unwrap() > 0);
+    assert_eq!(shown["id"], 1, "the first user of a new database");
 }
 
 async fn activate_and_deactivate(db: &TestDb) {
@@ -149,12 +175,18 @@ async fn unknown_users_and_duplicates_fail(db: &TestDb) {
         let err = fail(db, args);
         assert_eq!(err, "error: no user named \"ghost\"\n", "{args:?}");
     }
-    let err = fail(db, &["users", "create-local", "ham"]);
-    assert!(err.contains("already exists"), "{err}");
-    let err = fail(db, &["users", "create-local", ""]);
-    assert!(err.contains("username"), "{err}");
-    let err = fail(db, &["groups", "add", "ham", ""]);
-    assert!(err.contains("group name"), "{err}");
+    assert_eq!(
+        fail(db, &["users", "create-local", "ham"]),
+        "error: a user named \"ham\" already exists\n"
+    );
+    assert_eq!(
+        fail(db, &["users", "create-local", ""]),
+        "error: invalid username: must not be empty\n"
+    );
+    assert_eq!(
+        fail(db, &["groups", "add", "ham", ""]),
+        "error: invalid group name: must not be empty\n"
+    );
 }
 
 #[test]
@@ -167,8 +199,14 @@ fn missing_sqlite_file_is_an_error_for_read_commands() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not exist"), "{err}");
+    let path_text = path.display();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: database {path_text}: SQLite database file {path_text} does not exist \
+             (start the service or run `users create-local` to create it)\n"
+        )
+    );
     assert!(!path.exists(), "no empty database was created");
 }
 
@@ -200,34 +238,53 @@ fn strict_boolean_settings() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--auto-create-users"));
 }
 
+/// Each start-up failure is one JSON log line naming the reason.
 #[test]
 fn bad_database_urls_fail_at_start() {
-    for url in [
-        "mysql://root@127.0.0.1/x",
-        "postgres://postgres@127.0.0.1:1/test",
-        "postgres://bad url",
+    let dir = tempfile::tempdir().unwrap();
+    let missing_dir = dir.path().join("no/such/dir/users.db");
+    let missing_dir = missing_dir.to_str().unwrap();
+    for (url, reason) in [
+        (
+            "mysql://root@127.0.0.1/x",
+            "unsupported database \"mysql://root@127.0.0.1/x\": use a file path, a sqlite:// URL or a postgres:// URL",
+        ),
+        (
+            "postgres://postgres@127.0.0.1:1/test",
+            "could not open the database: error communicating with database: Connection refused (os error 111)",
+        ),
+        ("postgres://bad url", "invalid database URL: "),
+        (
+            missing_dir,
+            "could not open the database: error returned from database: (code: 14) unable to open database file",
+        ),
     ] {
         let out = Command::new(BIN)
             .args([
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
+                "--log-format",
+                "json",
                 "--db-connect-timeout",
                 "3",
                 "--database",
                 url,
             ])
+            .env_remove("RUST_LOG")
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{url}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("database"), "{url}: {err}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<Value> = err
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{url}: {err}");
+        assert_eq!(lines[0]["level"], "ERROR", "{url}: {err}");
+        assert_eq!(lines[0]["message"], "cannot open the database", "{url}");
+        assert_eq!(lines[0]["database"], url);
+        let error = lines[0]["error"].as_str().unwrap();
+        assert!(error.starts_with(reason), "{url}: {error}");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
-        .arg(dir.path().join("no/such/dir/users.db"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
 }

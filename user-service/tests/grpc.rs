@@ -5,16 +5,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use alb_oidc_user_service::proto::user_service_client::UserServiceClient;
 use alb_oidc_user_service::proto::{authenticate_response, refusal, AuthenticateRequest};
 use common::{Backend, TestDb};
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::Connection;
+use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -24,48 +23,77 @@ both_backends!(round_trip);
 
 const BIN: &str = env!("CARGO_BIN_EXE_alb-oidc-user-service");
 
+/// Bound on every wait for the server: a start, a log line, an exit.
+const WAIT: Duration = Duration::from_secs(30);
+
 struct Server {
-    child: Child,
+    /// `None` once `exit_status` has taken it.
+    child: Option<Child>,
     addr: String,
-    logs: Arc<Mutex<Vec<String>>>,
+    /// Every stderr line so far (JSON logs), appended as they come.
+    logs: watch::Receiver<Vec<String>>,
 }
 
 impl Server {
-    fn start(db: &TestDb, extra: &[&str]) -> Server {
+    /// Starts the server and waits for its "listening" line.
+    async fn start(db: &TestDb, extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .arg("--database")
             .arg(&db.url)
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,alb_oidc_user_service=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&logs);
+        let (sink, logs) = watch::channel(Vec::new());
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if v["message"] == "listening" {
-                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                    }
-                }
-                sink.lock().unwrap().push(line);
+                sink.send_modify(|lines| lines.push(line));
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("server did not start: {:?}", logs.lock().unwrap());
-            }
+        let mut server = Server {
+            child: Some(child),
+            addr: String::new(),
+            logs,
         };
-        Server { child, addr, logs }
+        let listening = server.log_line(|v| v["message"] == "listening").await;
+        server.addr = listening["addr"].as_str().unwrap().to_owned();
+        server
+    }
+
+    fn all_logs(&self) -> String {
+        self.logs.borrow().join("\n")
+    }
+
+    /// Waits (bounded) for a log line matching `pred` and returns it; fails
+    /// at once if the server closes stderr (exits) first.
+    async fn log_line(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        let find = |lines: &Vec<String>| {
+            lines
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| pred(v))
+        };
+        let waited = tokio::time::timeout(WAIT, self.logs.wait_for(|lines| find(lines).is_some()))
+            .await
+            .map(|found| found.map(|lines| find(&lines)));
+        match waited {
+            Ok(Ok(Some(line))) => line,
+            Ok(Ok(None)) => unreachable!("wait_for returned without a match"),
+            Ok(Err(_)) => {
+                let status = self.child.as_mut().map(|c| c.try_wait());
+                panic!(
+                    "the server closed stderr first (exit: {status:?}): {}",
+                    self.all_logs()
+                )
+            }
+            Err(_) => panic!("no such log line within {WAIT:?}: {}", self.all_logs()),
+        }
     }
 
     async fn channel(&self) -> Channel {
@@ -76,28 +104,36 @@ impl Server {
             .unwrap()
     }
 
+    fn pid(&self) -> libc::pid_t {
+        self.child.as_ref().unwrap().id() as libc::pid_t
+    }
+
     fn signal(&self, sig: libc::c_int) {
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        let rc = unsafe { libc::kill(self.pid(), sig) };
         assert_eq!(rc, 0);
     }
 
     /// Waits for exit (bounded, so a hung server fails the test).
-    fn wait(mut self) -> std::process::ExitStatus {
-        for _ in 0..600 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+    async fn exit_status(mut self) -> ExitStatus {
+        let pid = self.pid();
+        let mut child = self.child.take().unwrap();
+        let exited = tokio::task::spawn_blocking(move || child.wait());
+        match tokio::time::timeout(WAIT, exited).await {
+            Ok(status) => status.unwrap().unwrap(),
+            Err(_) => {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("server did not exit within {WAIT:?}: {}", self.all_logs());
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
-        panic!("server did not exit: {:?}", self.logs.lock().unwrap());
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -109,7 +145,7 @@ fn request(username: &str, claims: serde_json::Value) -> AuthenticateRequest {
 }
 
 async fn round_trip(db: &TestDb) {
-    let server = Server::start(db, &["--groups-claim", "groups"]);
+    let server = Server::start(db, &["--groups-claim", "groups"]).await;
     let channel = server.channel().await;
     let mut client = UserServiceClient::new(channel.clone());
 
@@ -125,7 +161,7 @@ async fn round_trip(db: &TestDb) {
     let Some(authenticate_response::Result::User(user)) = resp.result else {
         panic!("expected a user: {resp:?}");
     };
-    assert!(user.id > 0);
+    assert_eq!(user.id, 1, "the first user of a new database");
     assert_eq!(user.username, "alice");
     assert_eq!(user.email, "a@example.com");
     assert_eq!(
@@ -182,7 +218,7 @@ async fn round_trip(db: &TestDb) {
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 
     server.signal(libc::SIGTERM);
-    assert!(server.wait().success());
+    assert!(server.exit_status().await.success());
 }
 
 /// SIGTERM while a call is in flight: the call completes, then the process
@@ -190,8 +226,8 @@ async fn round_trip(db: &TestDb) {
 /// holds on the SQLite file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_calls_finish() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let server = Server::start(&db, &[]);
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut server = Server::start(&db, &[]).await;
     let channel = server.channel().await;
     let mut client = UserServiceClient::new(channel.clone());
     // Warm the connection and the service.
@@ -211,40 +247,52 @@ async fn sigterm_lets_in_flight_calls_finish() {
         .await
         .unwrap();
 
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let call = tokio::spawn(async move {
-        let fut = client.authenticate(request("late", json!({"given_name": "Late"})));
-        let _ = started_tx.send(());
-        fut.await
+        client
+            .authenticate(request("late", json!({"given_name": "Late"})))
+            .await
     });
-    started_rx.await.unwrap();
-    // Give the request time to reach the server and block on the lock.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The call is in the server; creating the user needs the write lock.
+    server
+        .log_line(|v| v["message"] == "authenticate call received" && v["username"] == "late")
+        .await;
     server.signal(libc::SIGTERM);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server
+        .log_line(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("shutting down"))
+        })
+        .await;
     assert!(
         !call.is_finished(),
-        "the call should still be waiting for the lock"
+        "shutdown has begun and the call still waits for the lock"
     );
     sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
 
-    let resp = call.await.unwrap().unwrap().into_inner();
+    let resp = tokio::time::timeout(WAIT, call)
+        .await
+        .expect("the call finishes once the lock is free")
+        .unwrap()
+        .unwrap()
+        .into_inner();
     let Some(authenticate_response::Result::User(user)) = resp.result else {
         panic!("expected a user: {resp:?}");
     };
     assert_eq!(user.first_name, "Late");
-    let logs = Arc::clone(&server.logs);
-    let status = server.wait();
+    server.log_line(|v| v["message"] == "stopped").await;
+    let logs = server.all_logs();
+    let status = server.exit_status().await;
     assert!(status.success(), "{status:?}");
-    let logs = logs.lock().unwrap().join("\n");
     assert!(logs.contains("received SIGTERM"), "{logs}");
-    assert!(logs.contains("\"stopped\""), "{logs}");
+    // Finished within the grace period, not merely outliving it.
+    assert!(!logs.contains("grace period expired"), "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_the_server() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let server = Server::start(&db, &[]);
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut server = Server::start(&db, &[]).await;
     let mut health = HealthClient::new(server.channel().await);
     let status = health
         .check(HealthCheckRequest {
@@ -257,5 +305,6 @@ async fn sigint_stops_the_server() {
     assert_eq!(status, ServingStatus::Serving);
     drop(health);
     server.signal(libc::SIGINT);
-    assert!(server.wait().success());
+    server.log_line(|v| v["message"] == "received SIGINT").await;
+    assert!(server.exit_status().await.success());
 }
