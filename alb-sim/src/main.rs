@@ -1,6 +1,6 @@
 //! `alb-sim`: command-line front end of the local ALB stand-in (see README.md).
 
-use std::io::{BufRead, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -213,7 +213,9 @@ fn mint_cmd(args: MintArgs) -> Result<()> {
 /// further request is already buffered, so a caller may send one request
 /// at a time and wait (a long-lived co-process) or pipe many (a batch).
 fn mint_batch_cmd() -> Result<()> {
-    let mut input = std::io::stdin().lock();
+    // Our own buffer: `buffer()` tells, without blocking, whether another
+    // request is already waiting.
+    let mut input = BufReader::new(std::io::stdin());
     let mut out = BufWriter::new(std::io::stdout().lock());
     let w = |e| Error::io("writing to stdout", e);
     let mut line = String::new();
@@ -228,11 +230,7 @@ fn mint_batch_cmd() -> Result<()> {
         let answer = alb_oidc_testkit::batch::answer_line(line.trim_end_matches(['\n', '\r']));
         out.write_all(answer.as_bytes()).map_err(w)?;
         out.write_all(b"\n").map_err(w)?;
-        if input
-            .fill_buf()
-            .map_err(|e| Error::io("reading requests from stdin", e))?
-            .is_empty()
-        {
+        if input.buffer().is_empty() {
             out.flush().map_err(w)?;
         }
     }

@@ -380,3 +380,38 @@ fn mint_batch_answers_every_line_in_order() {
     let header: Value = serde_json::from_str(answers[4]["header"].as_str().unwrap()).unwrap();
     assert_eq!(header["alg"], "none");
 }
+
+/// As a co-process: each answer arrives while the caller waits, before it
+/// sends anything more (bounded wait, so a missing flush fails, not hangs).
+#[test]
+fn mint_batch_answers_while_the_caller_waits() {
+    use std::io::Write;
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let mut child = Command::new(BIN)
+        .arg("mint-batch")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for i in 0..3 {
+        writeln!(stdin, r#"{{"op":"mint","key":"s","kid":"k{i}"}}"#).unwrap();
+        stdin.flush().unwrap();
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        assert!(answer["token"].is_string(), "{answer}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+}
