@@ -19,54 +19,39 @@ use alb_oidc::claims::{self, ClaimRules};
 use alb_oidc::config;
 use alb_oidc::engine::{Engine, KeyResponse, RustVerifier, TokenStep};
 use alb_oidc::keys::PublicKey;
-use alb_oidc::shared_cache::MemoryStore as Store;
 use alb_oidc::token::Token;
 use alb_oidc::verify;
+use alb_oidc_testkit::fixtures::{standard_key, ARN, CLIENT, ISSUER, KID};
+use alb_oidc_testkit::keys::public_key_pem;
+use alb_oidc_testkit::store::MemoryStore as Store;
+use alb_oidc_testkit::token::{mint, now_unix, Claims, HeaderFields};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::{EncodePublicKey, LineEnding};
 use std::hint::black_box;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-const ARN: &str =
-    "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/bench/0123456789abcdef";
-const ISSUER: &str = "https://idp.alb-sim.local";
-const CLIENT: &str = "alb-sim-client";
-const KID: &str = "6f0c3bb4-55a1-4b8b-9f6e-1c2d3e4f5a6b";
 const TOKENS: usize = 2048;
 
 fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
+    now_unix() as f64
 }
 
-fn key() -> SigningKey {
-    let mut bytes = [0u8; 32];
-    bytes[0] = 0x42;
-    bytes[31] = 7;
-    SigningKey::from_slice(&bytes).unwrap()
-}
-
-/// `n` distinct ALB-format tokens (padded segments, header fields in the
-/// ALB's order, Cognito-style claims), valid for an hour.
+/// `n` distinct ALB-format tokens (Cognito-style claims), valid for an hour.
 fn tokens(sk: &SigningKey, n: usize) -> Vec<String> {
-    let exp = now() as u64 + 3600;
-    let header = format!(
-        r#"{{"typ":"JWT","kid":"{KID}","alg":"ES256","iss":"{ISSUER}","client":"{CLIENT}","signer":"{ARN}","exp":{exp}}}"#
-    );
-    let h = alb_oidc::b64::encode_padded(header.as_bytes());
+    let header = HeaderFields {
+        kid: KID.into(),
+        signer: ARN.into(),
+        issuer: ISSUER.into(),
+        client: CLIENT.into(),
+        exp: now_unix() + 3600,
+    };
     (0..n)
         .map(|i| {
-            let payload = format!(
-                r#"{{"sub":"bench-user","email_verified":"true","email":"bench.user@example.com","given_name":"Bench","family_name":"User","username":"bench-user-{i}","exp":{exp},"iss":"{ISSUER}"}}"#
-            );
-            let signing_input = format!("{h}.{}", alb_oidc::b64::encode_padded(payload.as_bytes()));
-            let sig: Signature = sk.sign(signing_input.as_bytes());
-            format!("{signing_input}.{}", alb_oidc::b64::encode_padded(&sig.to_bytes()))
+            let claims = Claims::from_json(&format!(
+                r#"{{"sub":"bench-user","email_verified":"true","email":"bench.user@example.com","given_name":"Bench","family_name":"User","username":"bench-user-{i}"}}"#
+            ))
+            .unwrap();
+            mint(&claims, &header, sk).unwrap()
         })
         .collect()
 }
@@ -91,10 +76,7 @@ fn ready_engine(sk: &SigningKey, store: &Store, probe: &str) -> Engine {
         TokenStep::NeedKey { fetch: true, .. } => {}
         other => panic!("expected a key fetch, got {other:?}"),
     }
-    let pem = sk
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let pem = public_key_pem(sk.verifying_key()).unwrap();
     let (_, key) = engine.key_fetched(
         store,
         KID,
@@ -109,15 +91,9 @@ fn ready_engine(sk: &SigningKey, store: &Store, probe: &str) -> Engine {
 }
 
 fn benches(c: &mut Criterion) {
-    let sk = key();
+    let sk = standard_key().unwrap();
     let toks = tokens(&sk, TOKENS);
-    let pk = PublicKey::from_pem(
-        sk.verifying_key()
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap()
-            .as_bytes(),
-    )
-    .unwrap();
+    let pk = PublicKey::from_pem(public_key_pem(sk.verifying_key()).unwrap().as_bytes()).unwrap();
     let rules = ClaimRules {
         issuer: Some(ISSUER.into()),
         audience: None,

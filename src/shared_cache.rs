@@ -19,8 +19,7 @@
 //! a hit) whose entries expire when the shared ones do.
 
 use crate::ttl_cache::TtlCache;
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
 /// The host's shared key/value store (proxy-wasm shared data).
@@ -30,45 +29,6 @@ pub trait SharedStore {
     /// Writes when `cas` still matches (`0`: unconditionally). `false` on a
     /// CAS mismatch or a host error.
     fn set(&self, key: &str, value: &[u8], cas: u32) -> bool;
-}
-
-/// An in-memory [`SharedStore`] with Envoy's shared-data semantics (CAS on
-/// existing keys, unconditional create for absent ones): for native tests,
-/// fuzzing and benchmarks of the engine.
-#[derive(Debug, Default, Clone)]
-pub struct MemoryStore {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    next_cas: Cell<u32>,
-}
-
-impl MemoryStore {
-    /// How many keys the store holds (shared data never shrinks).
-    pub fn len(&self) -> usize {
-        self.map.borrow().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.borrow().is_empty()
-    }
-}
-
-impl SharedStore for MemoryStore {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.map.borrow().get(key).cloned()
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: u32) -> bool {
-        let mut map = self.map.borrow_mut();
-        if let Some((_, current)) = map.get(key) {
-            if cas != 0 && cas != *current {
-                return false;
-            }
-        }
-        let next = self.next_cas.get().wrapping_add(1).max(1);
-        self.next_cas.set(next);
-        map.insert(key.to_owned(), (value.to_vec(), next));
-        true
-    }
 }
 
 const VERSION: u8 = 1;
@@ -402,13 +362,10 @@ impl<V: Clone> SharedCache<V> {
     }
 }
 
+// Behaviour across workers (with an in-memory store): tests/shared_cache.rs.
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    fn dec(b: &[u8]) -> Option<String> {
-        String::from_utf8(b.to_vec()).ok()
-    }
 
     #[test]
     fn record_round_trip() {
@@ -433,130 +390,5 @@ pub(crate) mod tests {
         assert_eq!(Record::decode(b""), Record::Empty);
         assert_eq!(Record::decode(&[9, 9, 9]), Record::Empty);
         assert_eq!(Record::decode(&[1, 2, 0, 0]), Record::Empty);
-    }
-
-    #[test]
-    fn one_fetch_across_workers() {
-        let store = MemoryStore::default();
-        let mut w1: SharedCache<String> = SharedCache::new("t", 8, 8);
-        let mut w2: SharedCache<String> = SharedCache::new("t", 8, 8);
-        w1.prepare(&store);
-        w2.prepare(&store);
-        assert_eq!(w1.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Fetch);
-        assert_eq!(w1.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Wait);
-        assert_eq!(w2.lookup(&store, "k", 0.1, 5.1, dec), Lookup::Wait);
-        w1.complete(&store, "k", Ok(("v".into(), b"v".to_vec())), 100.0, 0.2);
-        assert_eq!(
-            w1.lookup(&store, "k", 0.3, 5.0, dec),
-            Lookup::Ready("v".into())
-        );
-        assert_eq!(
-            w2.lookup(&store, "k", 0.3, 5.0, dec),
-            Lookup::Ready("v".into())
-        );
-        assert_eq!(w2.lookup(&store, "k", 100.0, 105.0, dec), Lookup::Fetch);
-    }
-
-    #[test]
-    fn stale_claim_is_taken_over() {
-        let store = MemoryStore::default();
-        let mut w1: SharedCache<String> = SharedCache::new("t", 8, 8);
-        let mut w2: SharedCache<String> = SharedCache::new("t", 8, 8);
-        w1.prepare(&store);
-        assert_eq!(w1.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Fetch);
-        assert_eq!(w2.lookup(&store, "k", 4.9, 9.9, dec), Lookup::Wait);
-        assert_eq!(w2.lookup(&store, "k", 5.0, 10.0, dec), Lookup::Fetch);
-    }
-
-    #[test]
-    fn failures_are_cached_and_expire() {
-        let store = MemoryStore::default();
-        let mut w1: SharedCache<String> = SharedCache::new("t", 8, 8);
-        let mut w2: SharedCache<String> = SharedCache::new("t", 8, 8);
-        w1.prepare(&store);
-        assert_eq!(w1.lookup(&store, "bad", 0.0, 5.0, dec), Lookup::Fetch);
-        w1.complete(&store, "bad", Err(4), 30.0, 1.0);
-        assert_eq!(w1.lookup(&store, "bad", 2.0, 7.0, dec), Lookup::Failed(4));
-        assert_eq!(w2.lookup(&store, "bad", 2.0, 7.0, dec), Lookup::Failed(4));
-        assert_eq!(w2.lookup(&store, "bad", 30.0, 35.0, dec), Lookup::Fetch);
-    }
-
-    #[test]
-    fn floods_never_evict_a_live_value_and_memory_is_bounded() {
-        let store = MemoryStore::default();
-        let mut w: SharedCache<String> = SharedCache::new("t", 4, 4);
-        w.prepare(&store);
-        assert_eq!(w.lookup(&store, "real", 0.0, 5.0, dec), Lookup::Fetch);
-        w.complete(
-            &store,
-            "real",
-            Ok(("key".into(), b"key".to_vec())),
-            300.0,
-            0.0,
-        );
-        for i in 0..1000 {
-            let kid = format!("random-{i}");
-            if w.lookup(&store, &kid, 1.0, 6.0, dec) == Lookup::Fetch {
-                w.complete(&store, &kid, Err(1), 31.0, 1.0);
-            }
-        }
-        assert_eq!(store.len(), 4);
-        let mut fresh: SharedCache<String> = SharedCache::new("t", 4, 4);
-        assert_eq!(
-            fresh.lookup(&store, "real", 2.0, 7.0, dec),
-            Lookup::Ready("key".into())
-        );
-    }
-
-    #[test]
-    fn unusable_bytes_read_as_absent() {
-        let store = MemoryStore::default();
-        let mut w: SharedCache<String> = SharedCache::new("t", 1, 1);
-        w.prepare(&store);
-        assert_eq!(w.lookup(&store, "k", 0.0, 5.0, dec), Lookup::Fetch);
-        w.complete(&store, "k", Ok(("x".into(), vec![0xff])), 100.0, 0.0);
-        let mut other: SharedCache<String> = SharedCache::new("t", 1, 1);
-        assert_eq!(other.lookup(&store, "k", 1.0, 6.0, dec), Lookup::Fetch);
-    }
-}
-
-#[cfg(test)]
-mod probing_tests {
-    use super::*;
-
-    #[test]
-    fn many_new_names_across_two_workers_fetch_once_each() {
-        let store = MemoryStore::default();
-        let mut workers: Vec<SharedCache<String>> =
-            (0..2).map(|_| SharedCache::new("t", 128, 128)).collect();
-        workers[0].prepare(&store);
-        let names: Vec<String> = (0..60).map(|i| format!("kid-{i}")).collect();
-        let mut fetches = 0;
-        let mut owned = Vec::new();
-        // Both workers see every name before any fetch completes.
-        for name in &names {
-            for (w, worker) in workers.iter_mut().enumerate() {
-                if worker.lookup(&store, name, 0.0, 5.0, |b| {
-                    String::from_utf8(b.to_vec()).ok()
-                }) == Lookup::Fetch
-                {
-                    fetches += 1;
-                    owned.push((w, name.clone()));
-                }
-            }
-        }
-        assert_eq!(fetches, names.len());
-        for (w, name) in owned {
-            workers[w].complete(&store, &name, Err(1), 30.0, 1.0);
-        }
-        for name in &names {
-            for worker in workers.iter_mut() {
-                assert_eq!(
-                    worker.lookup(&store, name, 2.0, 7.0, |b| String::from_utf8(b.to_vec())
-                        .ok()),
-                    Lookup::Failed(1)
-                );
-            }
-        }
     }
 }

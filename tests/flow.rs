@@ -4,10 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../fuzz/src/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-
 use alb_oidc::config::{self, Config};
 use alb_oidc::denial::Denial;
 use alb_oidc::engine::{RustVerifier, SignatureVerifier};
@@ -16,9 +12,11 @@ use alb_oidc::flow::{
     max_wait, CallKind, CallRequest, CallResponse, Counter, DispatchFailed, Flow, Host,
     RequestHeaders, Verdict,
 };
-use alb_oidc::shared_cache::{MemoryStore, SharedStore};
+use alb_oidc::shared_cache::SharedStore;
 use alb_oidc::users::pb;
-use harness::{alb_token, public_pem, ARN, CLIENT, ISSUER, KID, NOW};
+use alb_oidc_testkit::fixtures::{ARN, CLIENT, ISSUER, KID};
+use alb_oidc_testkit::harness::{self, alb_token, public_pem, NOW};
+use alb_oidc_testkit::store::MemoryStore;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -1,14 +1,10 @@
 //! Property tests (proptest) for the invariants the filter's security rests
-//! on. Tokens are signed with a real P-256 key (the fuzz harness's key, so
-//! the same fixtures serve both).
+//! on. Tokens are signed with a real P-256 key (the test kit's standard key,
+//! so the fuzz harness's fixtures serve both).
 
 // Test code throughout (helpers included, which clippy's test detection
 // does not see as such): panicking on a broken invariant is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[path = "../fuzz/src/harness.rs"]
-#[allow(dead_code)]
-mod harness;
 
 use alb_oidc::b64;
 use alb_oidc::claims::{self, ClaimRules};
@@ -17,7 +13,8 @@ use alb_oidc::engine::TokenStep;
 use alb_oidc::json;
 use alb_oidc::paths::ExemptPaths;
 use alb_oidc::token::Token;
-use harness::{sign_segments, ARN, CLIENT, ISSUER, KID};
+use alb_oidc_testkit::fixtures::{ARN, CLIENT, ISSUER, KID};
+use alb_oidc_testkit::harness::{self, sign_segments};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -234,7 +231,7 @@ proptest! {
 fn normalize(path: &str) -> Vec<u8> {
     let mut bytes = path.as_bytes().to_vec();
     loop {
-        let decoded = harness::percent_decode(&bytes, harness::FUZZ_DECODING);
+        let decoded = harness::percent_decode(&bytes);
         if decoded == bytes {
             break;
         }
@@ -340,7 +337,7 @@ proptest! {
                 "{:?} is exempt under {:?} but normalizes to {:?}",
                 request, patterns, String::from_utf8_lossy(&normalized)
             );
-            prop_assert!(!harness::has_dot_segment(path.as_bytes(), harness::FUZZ_DECODING));
+            prop_assert!(!harness::has_dot_segment(path.as_bytes()));
         }
     }
 

@@ -20,6 +20,9 @@ pub enum Error {
     /// Key generation, parsing, encoding or signing failed.
     #[error("key error: {0}")]
     Key(String),
+    /// Minting refused (key, signature or JSON).
+    #[error(transparent)]
+    Mint(#[from] alb_oidc_testkit::Error),
     /// JSON could not be produced or parsed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

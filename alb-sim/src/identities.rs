@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::token::{Claims, OrderedEntries};
+use alb_oidc_testkit::token::{Claims, OrderedEntries};
 
 /// The reserved name that forwards requests with no claims at all
 /// (the ALB's `OnUnauthenticatedRequest=allow` for a logged-out user).

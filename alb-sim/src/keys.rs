@@ -5,17 +5,16 @@
 //! - `current`: the kid used for signing when none is given (one line).
 //!
 //! A kid is a UUID v4 (as the ALB's are). The public key is derived from the
-//! private key when it is served, so there is a single file per key.
+//! private key when it is served, so there is a single file per key. Keys
+//! themselves ([`KeyPair`]) come from the test kit, as minting does.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use p256::ecdsa::{SigningKey, VerifyingKey};
-use p256::elliptic_curve::Generate;
-use p256::pkcs8::{
-    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
-};
+use alb_oidc_testkit::keys::KeyPair;
+use p256::ecdsa::SigningKey;
+use p256::pkcs8::DecodePrivateKey;
 
 use crate::error::{Error, Result};
 
@@ -32,60 +31,6 @@ pub fn is_valid_kid(kid: &str) -> bool {
         && kid
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// A signing key together with its kid.
-#[derive(Clone)]
-pub struct KeyPair {
-    /// The key id put in the token header and used in the key URL.
-    pub kid: String,
-    /// The P-256 private key.
-    pub key: SigningKey,
-}
-
-impl std::fmt::Debug for KeyPair {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl KeyPair {
-    /// A fresh random P-256 key with a UUID v4 kid.
-    pub fn generate() -> Result<Self> {
-        let key = SigningKey::try_generate()
-            .map_err(|e| Error::Key(format!("system random number generator: {e}")))?;
-        Ok(KeyPair {
-            kid: uuid::Uuid::new_v4().to_string(),
-            key,
-        })
-    }
-
-    /// The public key as the ALB key endpoint serves it (PEM SubjectPublicKeyInfo).
-    pub fn public_pem(&self) -> Result<String> {
-        public_key_pem(self.key.verifying_key())
-    }
-
-    /// The private key as PKCS#8 PEM.
-    pub fn private_pem(&self) -> Result<String> {
-        self.key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map(|pem| pem.as_str().to_owned())
-            .map_err(|e| Error::Key(format!("encoding private key {}: {e}", self.kid)))
-    }
-}
-
-/// `-----BEGIN PUBLIC KEY-----` PEM (P-256 SubjectPublicKeyInfo) of a verifying key.
-pub fn public_key_pem(key: &VerifyingKey) -> Result<String> {
-    key.to_public_key_pem(LineEnding::LF)
-        .map_err(|e| Error::Key(format!("encoding public key: {e}")))
-}
-
-/// Parses a `-----BEGIN PUBLIC KEY-----` PEM into a P-256 verifying key.
-pub fn verifying_key_from_pem(pem: &str) -> Result<VerifyingKey> {
-    VerifyingKey::from_public_key_pem(pem)
-        .map_err(|e| Error::Key(format!("parsing public key PEM: {e}")))
 }
 
 /// A directory of keys (see the module documentation for the layout).
@@ -241,7 +186,7 @@ impl KeyDir {
     /// The public PEM of `kid`, or `Ok(None)` when unknown (or not a valid kid).
     pub fn public_pem(&self, kid: &str) -> Result<Option<String>> {
         match self.load(kid)? {
-            Some(pair) => pair.public_pem().map(Some),
+            Some(pair) => Ok(Some(pair.public_pem()?)),
             None => Ok(None),
         }
     }
@@ -290,6 +235,7 @@ fn write_atomic(path: &Path, content: &[u8], private: bool) -> Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use alb_oidc_testkit::keys::verifying_key_from_pem;
 
     #[test]
     fn kid_validation() {

@@ -1,221 +1,27 @@
 //! `alb-sim`: command-line front end of the local ALB stand-in (see README.md).
 
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+use alb_oidc_testkit::token::{self, Claims, HeaderFields};
 use alb_sim::identities::{Identities, ANONYMOUS};
 use alb_sim::keys::KeyDir;
 use alb_sim::keyserver::KeyServer;
 use alb_sim::proxy::{Proxy, ProxyConfig};
-use alb_sim::token::{self, Claims, HeaderFields, DEFAULT_EXP_IN};
 use alb_sim::{Error, Result};
 
-const DEFAULT_ISSUER: &str = "https://idp.alb-sim.local";
-const DEFAULT_CLIENT: &str = "alb-sim-client";
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "alb-sim",
-    version,
-    about = "Local AWS ALB stand-in: ES256 keys, the key endpoint, ALB-format tokens and an injecting reverse proxy"
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// Manage signing keys (one `<kid>.pem` per key, plus a `current` file).
-    Keys {
-        #[command(subcommand)]
-        cmd: KeysCmd,
-    },
-    /// Serve public keys like the ALB key endpoint: GET <prefix><kid> -> PEM.
-    ServeKeys(ServeKeysArgs),
-    /// Print signed tokens in the ALB's x-amzn-oidc-data format, one per line.
-    Mint(MintArgs),
-    /// Reverse proxy that injects freshly minted x-amzn-oidc-* headers.
-    Proxy(ProxyArgs),
-    /// keys generate --if-missing + serve-keys + proxy, in one process.
-    Run(RunArgs),
-    /// Check a filter configuration (JSON) with the filter's own parser: prints OK or the error.
-    #[cfg(feature = "check-config")]
-    CheckConfig(CheckConfigArgs),
-}
-
-#[derive(Subcommand, Debug)]
-enum KeysCmd {
-    /// Generate ES256 key pairs with UUID v4 kids; the last one becomes current.
-    Generate {
-        /// Key directory (created if missing).
-        #[arg(long)]
-        dir: PathBuf,
-        /// Number of keys to generate.
-        #[arg(long, default_value_t = 1)]
-        count: usize,
-        /// Do nothing when the directory already holds a key.
-        #[arg(long)]
-        if_missing: bool,
-    },
-    /// List kids, marking the current one.
-    List {
-        #[arg(long)]
-        dir: PathBuf,
-    },
-    /// Print the current signing kid.
-    Current {
-        #[arg(long)]
-        dir: PathBuf,
-    },
-    /// Make KID the current signing key (a running proxy picks it up).
-    Use {
-        #[arg(long)]
-        dir: PathBuf,
-        kid: String,
-    },
-    /// Print the public key PEM of KID (default: the current key).
-    Public {
-        #[arg(long)]
-        dir: PathBuf,
-        #[arg(long)]
-        kid: Option<String>,
-    },
-}
-
-#[derive(Args, Debug)]
-struct ServeKeysArgs {
-    /// Key directory.
-    #[arg(long)]
-    dir: PathBuf,
-    /// Address to listen on (port 0: any free port, printed at start).
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    listen: String,
-    #[command(flatten)]
-    keys: KeyServeOpts,
-}
-
-#[derive(Args, Debug)]
-struct KeyServeOpts {
-    /// Path prefix before the kid, e.g. /aws-elb-public-keys-prod-us-gov-west-1/ for GovCloud.
-    #[arg(long, default_value = "/")]
-    path_prefix: String,
-    /// Do not log each request.
-    #[arg(long)]
-    quiet: bool,
-}
-
-#[derive(Args, Debug)]
-struct TokenOpts {
-    /// ALB ARN put in the header `signer`.
-    #[arg(long)]
-    signer: String,
-    /// Issuer put in the header and payload `iss`.
-    #[arg(long, default_value = DEFAULT_ISSUER)]
-    issuer: String,
-    /// OIDC client id put in the header `client`.
-    #[arg(long, default_value = DEFAULT_CLIENT)]
-    client: String,
-    /// Token lifetime in seconds (negative: already expired).
-    #[arg(long, default_value_t = DEFAULT_EXP_IN, allow_negative_numbers = true)]
-    exp_in: i64,
-    /// Sign with this kid (default: the directory's current key).
-    #[arg(long)]
-    kid: Option<String>,
-}
-
-#[derive(Args, Debug)]
-struct MintArgs {
-    /// Key directory.
-    #[arg(long)]
-    dir: PathBuf,
-    #[command(flatten)]
-    token: TokenOpts,
-    /// Start from this identity's claims (see --identities).
-    #[arg(long)]
-    user: Option<String>,
-    /// Identities file for --user (default: the built-in alice, bob, carol).
-    #[arg(long)]
-    identities: Option<PathBuf>,
-    /// Claims JSON object from FILE, or `-` for stdin (applied after --user).
-    #[arg(long, value_name = "FILE|-")]
-    claims_json: Option<String>,
-    /// One claim: `key=value` (string) or `key:=json` (any JSON value); repeatable, applied last.
-    #[arg(long = "claim", value_name = "KEY=VALUE|KEY:=JSON")]
-    claims: Vec<String>,
-    /// Number of tokens to print (each one distinct: randomized signatures).
-    #[arg(long, default_value_t = 1)]
-    count: usize,
-    /// Also put a random UUID in this claim of each token, so payloads differ too.
-    #[arg(long, value_name = "NAME")]
-    nonce_claim: Option<String>,
-    /// Deterministic RFC 6979 signatures (same input, same token).
-    #[arg(long)]
-    deterministic: bool,
-}
-
-#[derive(Args, Debug)]
-struct ProxyOpts {
-    /// Upstream to forward to, http://host:port (e.g. Envoy's listener).
-    #[arg(long)]
-    upstream: String,
-    #[command(flatten)]
-    token: TokenOpts,
-    /// Identities file: {"name": {claims}, ...} (default: built-in alice, bob, carol).
-    #[arg(long)]
-    identities: Option<PathBuf>,
-    /// Identity used when a request has no x-alb-sim-user header
-    /// (default: the first identity; `anonymous` for no token).
-    #[arg(long)]
-    default_user: Option<String>,
-}
-
-#[derive(Args, Debug)]
-struct ProxyArgs {
-    /// Key directory.
-    #[arg(long)]
-    dir: PathBuf,
-    /// Address to listen on (port 0: any free port, printed at start).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: String,
-    #[command(flatten)]
-    proxy: ProxyOpts,
-    /// Do not log each request.
-    #[arg(long)]
-    quiet: bool,
-}
-
-#[derive(Args, Debug)]
-struct RunArgs {
-    /// Key directory (one key is generated if it holds none).
-    #[arg(long)]
-    dir: PathBuf,
-    /// Address of the key endpoint.
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    keys_listen: String,
-    /// Address of the proxy.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    proxy_listen: String,
-    #[command(flatten)]
-    proxy: ProxyOpts,
-    #[command(flatten)]
-    keys: KeyServeOpts,
-}
-
+mod cli;
 #[cfg(feature = "check-config")]
-#[derive(Args, Debug)]
-struct CheckConfigArgs {
-    /// The filter configuration as JSON (Envoy `configuration` value, Istio
-    /// `pluginConfig` converted to JSON); `-` or nothing reads stdin.
-    #[arg(value_name = "FILE|-")]
-    file: Option<String>,
-}
+use cli::CheckConfigArgs;
+use cli::{
+    Cli, Cmd, KeyServeOpts, KeysCmd, MintArgs, ProxyArgs, ProxyOpts, RunArgs, ServeKeysArgs,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -232,6 +38,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Keys { cmd } => keys_cmd(cmd),
         Cmd::Mint(args) => mint_cmd(args),
+        Cmd::MintBatch => mint_batch_cmd(),
         Cmd::ServeKeys(args) => block_on(serve_keys_cmd(args)),
         Cmd::Proxy(args) => block_on(proxy_cmd(args)),
         Cmd::Run(args) => block_on(run_cmd(args)),
@@ -398,6 +205,34 @@ fn mint_cmd(args: MintArgs) -> Result<()> {
         };
         out.write_all(token.as_bytes()).map_err(w)?;
         out.write_all(b"\n").map_err(w)?;
+    }
+    out.flush().map_err(w)
+}
+
+/// One answer line per request line. Answers are flushed whenever no
+/// further request is already buffered, so a caller may send one request
+/// at a time and wait (a long-lived co-process) or pipe many (a batch).
+fn mint_batch_cmd() -> Result<()> {
+    // Our own buffer: `buffer()` tells, without blocking, whether another
+    // request is already waiting.
+    let mut input = BufReader::new(std::io::stdin());
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let w = |e| Error::io("writing to stdout", e);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = input
+            .read_line(&mut line)
+            .map_err(|e| Error::io("reading requests from stdin", e))?;
+        if read == 0 {
+            break;
+        }
+        let answer = alb_oidc_testkit::batch::answer_line(line.trim_end_matches(['\n', '\r']));
+        out.write_all(answer.as_bytes()).map_err(w)?;
+        out.write_all(b"\n").map_err(w)?;
+        if input.buffer().is_empty() {
+            out.flush().map_err(w)?;
+        }
     }
     out.flush().map_err(w)
 }

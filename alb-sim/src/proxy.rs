@@ -34,9 +34,10 @@ use tokio::net::TcpListener;
 
 use crate::error::{Error, Result};
 use crate::identities::{Identities, ANONYMOUS};
-use crate::keys::{KeyDir, KeyPair};
+use crate::keys::KeyDir;
 use crate::login::{self, Sessions};
-use crate::token::{mint, now_unix, Claims, HeaderFields};
+use alb_oidc_testkit::keys::KeyPair;
+use alb_oidc_testkit::token::{mint, now_unix, Claims, HeaderFields};
 
 /// The header that selects the identity of one request (read and removed by the proxy).
 pub const USER_HEADER: &str = "x-alb-sim-user";
@@ -185,7 +186,7 @@ impl Proxy {
             client: self.config.client.clone(),
             exp: now_unix().saturating_add(self.config.exp_in),
         };
-        mint(claims, &header, &pair.key)
+        Ok(mint(claims, &header, &pair.key)?)
     }
 
     /// Handles one request.

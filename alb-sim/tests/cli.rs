@@ -88,7 +88,7 @@ fn keys_and_mint() {
     assert!(!bad.status.success());
 
     let pem = String::from_utf8(alb_sim(&["keys", "public", "--dir", dir.s()]).stdout).unwrap();
-    let key = alb_sim::keys::verifying_key_from_pem(&pem).unwrap();
+    let key = alb_oidc_testkit::keys::verifying_key_from_pem(&pem).unwrap();
 
     let tokens = stdout_lines(&alb_sim(&[
         "mint",
@@ -174,7 +174,7 @@ fn keys_and_mint() {
     )
     .unwrap();
     assert_eq!(header["kid"], json!(kids[1]));
-    assert!(header["exp"].as_i64().unwrap() < alb_sim::token::now_unix());
+    assert!(header["exp"].as_i64().unwrap() < alb_oidc_testkit::token::now_unix());
 
     // Duplicate claims are refused.
     let out = Command::new(BIN)
@@ -317,4 +317,101 @@ fn run_serves_keys_and_proxy_then_exits_on_sigterm() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert!(rest.contains("shutting down"), "{rest}");
+}
+
+/// `mint-batch` answers each request line in order, a bad line included,
+/// and its tokens verify with the key `public_key` names.
+#[test]
+fn mint_batch_answers_every_line_in_order() {
+    use std::io::Write;
+    let requests = [
+        r#"{"op":"public_key","key":"seed-1"}"#,
+        r#"{"op":"mint","key":"seed-1","kid":"kid-1","claims":{"sub":"u1"},"pad":false}"#,
+        r#"{"op":"mint","key":"seed-1"}"#,
+        r#"{"op":"sign","key":"seed-1","text":"a.b"}"#,
+        r#"{"op":"mint","key":"seed-1","kid":"kid-2","header":{"alg":"none"},"drop_payload":["iss"]}"#,
+    ];
+    let mut child = Command::new(BIN)
+        .arg("mint-batch")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for r in requests {
+        writeln!(stdin, "{r}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let answers: Vec<Value> = stdout_lines(&out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), requests.len(), "{answers:?}");
+    let key = alb_oidc_testkit::keys::verifying_key_from_pem(answers[0]["pem"].as_str().unwrap())
+        .unwrap();
+    let verify = |signed: &str, sig_b64: &str| {
+        let sig = Signature::from_slice(&URL_SAFE.decode(sig_b64).unwrap()).unwrap();
+        key.verify(signed.as_bytes(), &sig).is_ok()
+    };
+
+    let token = answers[1]["token"].as_str().unwrap();
+    assert!(!token.contains('='), "pad:false");
+    let (signed, sig) = token.rsplit_once('.').unwrap();
+    let sig = URL_SAFE.encode(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap(),
+    );
+    assert!(verify(signed, &sig));
+    let header: Value = serde_json::from_str(answers[1]["header"].as_str().unwrap()).unwrap();
+    assert_eq!(header["kid"], "kid-1");
+    assert_eq!(header["signer"], alb_oidc_testkit::fixtures::ARN);
+
+    assert!(
+        answers[2]["error"].as_str().unwrap().contains("kid"),
+        "{}",
+        answers[2]
+    );
+    assert!(verify("a.b", answers[3]["signature"].as_str().unwrap()));
+    let payload: Value = serde_json::from_str(answers[4]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload.get("iss"), None, "{payload}");
+    let header: Value = serde_json::from_str(answers[4]["header"].as_str().unwrap()).unwrap();
+    assert_eq!(header["alg"], "none");
+}
+
+/// As a co-process: each answer arrives while the caller waits, before it
+/// sends anything more (bounded wait, so a missing flush fails, not hangs).
+#[test]
+fn mint_batch_answers_while_the_caller_waits() {
+    use std::io::Write;
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let mut child = Command::new(BIN)
+        .arg("mint-batch")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for i in 0..3 {
+        writeln!(stdin, r#"{{"op":"mint","key":"s","kid":"k{i}"}}"#).unwrap();
+        stdin.flush().unwrap();
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        assert!(answer["token"].is_string(), "{answer}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
 }

@@ -21,11 +21,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+use alb_oidc_testkit::keys::verifying_key_from_pem;
+use alb_oidc_testkit::token::{mint, now_unix, Claims, HeaderFields};
 use alb_sim::identities::Identities;
-use alb_sim::keys::{verifying_key_from_pem, KeyDir};
+use alb_sim::keys::KeyDir;
 use alb_sim::keyserver::KeyServer;
 use alb_sim::proxy::{Proxy, ProxyConfig};
-use alb_sim::token::{mint, now_unix, Claims, HeaderFields};
 
 const SIGNER: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/alb-sim/0123456789abcdef";

@@ -1,12 +1,11 @@
 //! Writes the committed seed corpora under `fuzz/seeds/<target>/`:
 //! `cargo run --example gen_seeds` (from `fuzz/`). Deterministic: the
-//! tokens are signed with the harness's fixed key (RFC 6979 signatures).
+//! tokens are signed with the test kit's standard key (RFC 6979 signatures).
 
 use alb_oidc::b64;
 use alb_oidc::users::pb;
-use alb_oidc_fuzz::harness::{
-    alb_header, alb_payload, alb_token, public_pem, sign_segments, ARN, CLIENT, ISSUER, KID,
-};
+use alb_oidc_testkit::fixtures::{standard_key, ARN, CLIENT, ISSUER, KID};
+use alb_oidc_testkit::harness::{alb_header, alb_payload, alb_token, public_pem, sign_segments};
 use p256::pkcs8::EncodePublicKey;
 use std::fs;
 use std::path::Path;
@@ -173,7 +172,8 @@ fn configs() {
 fn keys() {
     let pem = public_pem();
     write("pem_key", "p256_pem", pem.as_bytes());
-    let der = alb_oidc_fuzz::harness::signing_key()
+    let der = standard_key()
+        .expect("standard key")
         .verifying_key()
         .to_public_key_der()
         .expect("DER");

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| alb_oidc_fuzz::harness::grpc_answer_target(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| alb_oidc_testkit::harness::grpc_answer_target(data));

@@ -34,7 +34,8 @@ from tokens import (
 # each with a fresh, registered signing key (so a signature that verified would
 # be accepted, and any key fetch is attributable to the case).
 
-UNTRUSTED = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"  # our ALB's name, other region
+UNTRUSTED = ARN.replace(":us-east-1:", ":us-west-2:")  # our ALB's name, other region
+assert UNTRUSTED != ARN
 
 
 def _dup_header(m: Minter, extra: bytes, first: bytes = b"") -> str:

@@ -5,32 +5,53 @@ The ALB sends three base64url segments *with* `=` padding and signs the padded
 signs exactly the text that goes on the wire, so a refused token is refused for
 the reason the test names and not because of an accidentally broken signature
 (unless the signature is what the test breaks).
+
+The ALB format and the signatures are not implemented here: tokens are minted
+by `alb-sim mint-batch` (the Rust test kit, `testkit/`, which alb-sim and the
+filter's own tests mint with), kept running as one co-process per test
+process. A key is named by a seed; the co-process derives it. This module only
+assembles segments and builds the malformed variants.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import hmac
 import json
+import os
+import secrets
+import select
+import subprocess
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
+# The test kit's standard values (testkit/src/fixtures.rs); checked against the
+# kit when the co-process starts.
 REGION = "us-east-1"
-ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"
+ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/demo/0123456789abcdef"
 ARN2 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/other-alb/0123456789abcdef"
 FOREIGN_ARN = "arn:aws:elasticloadbalancing:us-east-1:999999999999:loadbalancer/app/attacker/feedfacecafebeef"
-ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEfGhI"
-CLIENT = "5m3examplec1ient1d"
+ISSUER = "https://idp.example.com"
+CLIENT = "client-1"
+
+ANSWER_TIMEOUT_S = 30
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+ALB_SIM = Path(
+    os.environ.get(
+        "ALB_OIDC_ALB_SIM",
+        Path(__file__).resolve().parents[2] / "target" / "release" / "alb-sim",
+    )
+)
 
 
 # ---------------------------------------------------------------- encoding --
@@ -57,42 +78,130 @@ def new_kid() -> str:
     return str(uuid.uuid4())
 
 
+# ------------------------------------------------------------ the minter ----
+
+
+class MintError(RuntimeError):
+    """alb-sim mint-batch is missing, died, or refused a request."""
+
+
+class _MintBatch:
+    """`alb-sim mint-batch` as a co-process: one JSON request line in, one
+    JSON answer line out. Started on first use; thread-safe."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen[str]:
+        if not ALB_SIM.is_file():
+            raise MintError(f"{ALB_SIM} is missing: build it with `make build` (or set ALB_OIDC_ALB_SIM)")
+        proc = subprocess.Popen(
+            [str(ALB_SIM), "mint-batch"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        atexit.register(_close, proc)
+        self._proc = proc
+        fixtures = self._exchange({"op": "fixtures"})
+        ours = {
+            "region": REGION,
+            "arn": ARN,
+            "arn2": ARN2,
+            "foreign_arn": FOREIGN_ARN,
+            "issuer": ISSUER,
+            "client": CLIENT,
+        }
+        if fixtures != ours:
+            raise MintError(f"tokens.py's constants differ from the test kit's: {ours} != {fixtures}")
+        return proc
+
+    def _exchange(self, request: dict) -> dict:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            # One request is out, so nothing is buffered yet: wait (bounded) for the answer to start.
+            if not select.select([proc.stdout], [], [], ANSWER_TIMEOUT_S)[0]:
+                proc.kill()
+                raise MintError(f"alb-sim mint-batch did not answer within {ANSWER_TIMEOUT_S} s: {request['op']!r}")
+            line = proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            self._proc = None
+            err = proc.stderr.read() if proc.stderr else ""
+            raise MintError(f"{ALB_SIM} mint-batch exited ({proc.wait()}): {err.strip()}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise MintError(f"alb-sim mint-batch refused {request['op']!r}: {answer['error']}")
+        return answer
+
+    def ask(self, request: dict) -> dict:
+        with self._lock:
+            if self._proc is None:
+                self._start()
+            return self._exchange(request)
+
+
+def _close(proc: subprocess.Popen[str]) -> None:
+    if proc.stdin:
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+_MINT = _MintBatch()
+
+
 # ---------------------------------------------------------------- keys ------
 
 
 @dataclass
 class Key:
-    priv: ec.EllipticCurvePrivateKey
+    """A P-256 key, named by the seed alb-sim derives it from."""
+
+    seed: str
     kid: str
 
     @classmethod
     def generate(cls, kid: str | None = None) -> Key:
-        return cls(ec.generate_private_key(ec.SECP256R1()), kid or new_kid())
+        return cls(secrets.token_hex(16), kid or new_kid())
 
     @property
     def pem(self) -> bytes:
-        return self.priv.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        """The public key as the ALB key endpoint serves it."""
+        if self.seed not in _PEMS:
+            _PEMS[self.seed] = _MINT.ask({"op": "public_key", "key": self.seed})["pem"].encode()
+        return _PEMS[self.seed]
+
+    def _sign(self, data: bytes, form: str) -> bytes:
+        return b64u_decode(
+            _MINT.ask({"op": "sign", "key": self.seed, "text": data.decode(), "form": form})["signature"]
+        )
 
     def sign_der(self, data: bytes) -> bytes:
-        return self.priv.sign(data, ec.ECDSA(hashes.SHA256()))
+        return self._sign(data, "der")
 
     def sign_raw(self, data: bytes) -> bytes:
-        r, s = decode_dss_signature(self.sign_der(data))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return self._sign(data, "raw")
 
 
-def raw_to_der(sig: bytes) -> bytes:
-    return encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+_PEMS: dict[str, bytes] = {}
 
 
 # ---------------------------------------------------------------- claims ----
 
 
-def default_header(kid: str, *, exp: int, signer: str = ARN) -> dict:
-    return {"alg": "ES256", "typ": "JWT", "kid": kid, "signer": signer, "iss": ISSUER, "client": CLIENT, "exp": exp}
-
-
-def default_payload(*, exp: int, sub: str | None = None) -> dict:
+def default_claims(sub: str | None = None) -> dict:
+    """The identity in every token unless a test says otherwise (the ALB
+    appends `exp` and `iss`)."""
     return {
         "sub": sub or "e4b8a4e2-1c2d-4e1f-9a0b-" + uuid.uuid4().hex[:12],
         "email_verified": "true",
@@ -100,24 +209,7 @@ def default_payload(*, exp: int, sub: str | None = None) -> dict:
         "username": "alice",
         "given_name": "Alice",
         "family_name": "Liddell",
-        "exp": exp,
-        "iss": ISSUER,
     }
-
-
-_MISSING = object()
-
-
-def _apply(d: dict, changes: dict | None, drop: tuple | list = ()) -> dict:
-    out = dict(d)
-    for k, v in (changes or {}).items():
-        if v is _MISSING:
-            out.pop(k, None)
-        else:
-            out[k] = v
-    for k in drop:
-        out.pop(k, None)
-    return out
 
 
 # ---------------------------------------------------------------- minting ---
@@ -138,6 +230,36 @@ class Minter:
     def now(self) -> int:
         return int(time.time())
 
+    def _mint(
+        self,
+        header: dict | None,
+        payload: dict | None,
+        drop_header: tuple,
+        drop_payload: tuple,
+        exp: int | None,
+        pad: bool = True,
+        key: Key | None = None,
+    ) -> dict:
+        """The kit's ALB token (header fields, claims, then `exp` and `iss`),
+        with `header`/`payload` fields set and `drop_*` fields removed."""
+        return _MINT.ask(
+            {
+                "op": "mint",
+                "key": (key or self.key).seed,
+                "kid": self.kid,
+                "signer": self.signer,
+                "issuer": ISSUER,
+                "client": CLIENT,
+                "exp": exp if exp is not None else self.now() + self.lifetime,
+                "claims": default_claims(),
+                "header": header or {},
+                "drop_header": list(drop_header),
+                "payload": payload or {},
+                "drop_payload": list(drop_payload),
+                "pad": pad,
+            }
+        )
+
     def claims(
         self,
         header: dict | None = None,
@@ -147,17 +269,23 @@ class Minter:
         drop_payload: tuple = (),
         exp: int | None = None,
     ) -> tuple[dict, dict]:
-        e = exp if exp is not None else self.now() + self.lifetime
-        h = _apply(default_header(self.kid, exp=e, signer=self.signer), header, drop_header)
-        p = _apply(default_payload(exp=e), payload, drop_payload)
-        return h, p
+        """The header and payload objects `mint` would sign, in order."""
+        minted = self._mint(header, payload, drop_header, drop_payload, exp)
+        return json.loads(minted["header"]), json.loads(minted["payload"])
 
     def sign_segments(self, h_seg: str, p_seg: str, *, key: Key | None = None, pad: bool = True) -> str:
         """header.payload.signature with an ES256 raw signature over the exact text."""
         sig = (key or self.key).sign_raw(f"{h_seg}.{p_seg}".encode())
         return f"{h_seg}.{p_seg}.{b64u(sig, pad)}"
 
-    def from_bytes(self, h_bytes: bytes, p_bytes: bytes, *, pad: bool = True, key: Key | None = None) -> str:
+    def from_bytes(
+        self,
+        h_bytes: bytes,
+        p_bytes: bytes,
+        *,
+        pad: bool = True,
+        key: Key | None = None,
+    ) -> str:
         return self.sign_segments(b64u(h_bytes, pad), b64u(p_bytes, pad), key=key, pad=pad)
 
     def mint(
@@ -171,8 +299,7 @@ class Minter:
         pad: bool = True,
         key: Key | None = None,
     ) -> str:
-        h, p = self.claims(header, payload, drop_header=drop_header, drop_payload=drop_payload, exp=exp)
-        return self.from_bytes(compact(h), compact(p), pad=pad, key=key)
+        return self._mint(header, payload, drop_header, drop_payload, exp, pad, key)["token"]
 
     def mint_with_payload_bytes(self, p_bytes: bytes, header: dict | None = None, *, pad: bool = True) -> str:
         h, _ = self.claims(header)
@@ -216,9 +343,13 @@ def noncanonical_last_char(seg: str) -> str:
 @dataclass
 class Bad:
     id: str
-    token: str
+    build: Callable[[], str] = field(repr=False)  # minted on first use of `token`
     reasons: tuple[str, ...]  # acceptable `alb_oidc.requests.denied.<reason>` names
     fetches_key: bool = True  # False: the filter must refuse before any key fetch
+
+    @cached_property
+    def token(self) -> str:
+        return self.build()
 
 
 MALFORMED = ("malformed",)
@@ -235,41 +366,41 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
     good = m.from_bytes(hb, pb)
     gh, gp, gs = good.split(".")
 
-    def add(id: str, token: str, reasons: tuple = MALFORMED, fetches_key: bool = True) -> None:
+    def add(id: str, token: Callable[[], str], reasons: tuple = MALFORMED, fetches_key: bool = True) -> None:
         out.append(Bad(id, token, reasons, fetches_key))
 
     def signed(h_seg: str, p_seg: str, sig_pad: bool = True) -> str:
         return m.sign_segments(h_seg, p_seg, pad=sig_pad)
 
     # ---- segment structure -------------------------------------------------
-    add("two_segments", f"{gh}.{gp}", fetches_key=False)
-    add("one_segment", gh, fetches_key=False)
-    add("four_segments", f"{good}.{gs}", fetches_key=False)
-    add("trailing_dot", f"{good}.", fetches_key=False)
-    add("empty_header", f".{gp}.{gs}", fetches_key=False)
-    add("empty_payload", f"{gh}..{gs}", fetches_key=False)
-    add("empty_signature", f"{gh}.{gp}.", fetches_key=False)
-    add("all_empty", "..", fetches_key=False)
-    add("dots_only", "....", fetches_key=False)
+    add("two_segments", lambda: f"{gh}.{gp}", fetches_key=False)
+    add("one_segment", lambda: gh, fetches_key=False)
+    add("four_segments", lambda: f"{good}.{gs}", fetches_key=False)
+    add("trailing_dot", lambda: f"{good}.", fetches_key=False)
+    add("empty_header", lambda: f".{gp}.{gs}", fetches_key=False)
+    add("empty_payload", lambda: f"{gh}..{gs}", fetches_key=False)
+    add("empty_signature", lambda: f"{gh}.{gp}.", fetches_key=False)
+    add("all_empty", lambda: "..", fetches_key=False)
+    add("dots_only", lambda: "....", fetches_key=False)
 
     # ---- base64url strictness (all signed over the exact wire text) ---------
     sig_body = gs.rstrip("=")
     assert len(gs) - len(sig_body) == 2  # 64 bytes -> 86 chars + '=='
-    add("sig_padding_short", f"{gh}.{gp}.{sig_body}=")
-    add("sig_padding_long", f"{gh}.{gp}.{sig_body}===")
+    add("sig_padding_short", lambda: f"{gh}.{gp}.{sig_body}=")
+    add("sig_padding_long", lambda: f"{gh}.{gp}.{sig_body}===")
     p1 = b64u(payload_bytes_with_len_mod(m, 2))  # needs one '='
     assert p1.endswith("=") and not p1.endswith("==")
-    add("payload_padding_double", signed(gh, p1 + "="))
+    add("payload_padding_double", lambda: signed(gh, p1 + "="))
     p0 = b64u(payload_bytes_with_len_mod(m, 0))  # needs none
-    add("payload_padding_on_aligned", signed(gh, p0 + "="))
+    add("payload_padding_on_aligned", lambda: signed(gh, p0 + "="))
     p2 = b64u(payload_bytes_with_len_mod(m, 1))  # needs '=='
     assert p2.endswith("==")
-    add("payload_padding_half", signed(gh, p2[:-1]))  # 'xx=' : a '=' short
+    add("payload_padding_half", lambda: signed(gh, p2[:-1]))  # 'xx=' : a '=' short
     # padding in the middle: first byte padded, then the rest
     middle = b64u(pb[:1]) + b64u(pb[1:])
     assert "=" in middle.rstrip("=")
-    add("payload_padding_middle", signed(gh, middle))
-    add("header_padding_middle", signed(b64u(hb[:2]) + b64u(hb[2:]), gp))
+    add("payload_padding_middle", lambda: signed(gh, middle))
+    add("header_padding_middle", lambda: signed(b64u(hb[:2]) + b64u(hb[2:]), gp))
     # '+' '/' alphabet: find a payload whose base64url contains '-' or '_'
     for i in range(2000):
         pb_alpha = json.dumps(
@@ -281,19 +412,19 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
     else:  # pragma: no cover
         raise AssertionError("no payload with -/_ found")
     assert "-" in seg
-    add("plus_slash_alphabet", signed(gh, seg.replace("-", "+").replace("_", "/")))
+    add("plus_slash_alphabet", lambda: signed(gh, seg.replace("-", "+").replace("_", "/")))
     mid = len(gp) // 2
-    add("space_in_payload", signed(gh, gp[:mid] + " " + gp[mid:]))
-    add("tab_in_payload", signed(gh, gp[:mid] + "\t" + gp[mid:]))
-    add("space_after_dot", f"{gh}. {gp}.{gs}")
-    add("space_in_signature", f"{gh}.{gp}.{gs[:40]} {gs[40:]}")
-    add("invalid_b64_char", signed(gh, gp[:mid] + "!" + gp[mid:]))
-    add("non_ascii_char", f"{gh}.{gp[:mid]}\u00e9{gp[mid:]}.{gs}")
-    add("noncanonical_sig_bits", f"{gh}.{gp}.{noncanonical_last_char(gs)}")
-    add("noncanonical_sig_bits_unpadded", f"{gh}.{gp}.{noncanonical_last_char(gs.rstrip('='))}")
+    add("space_in_payload", lambda: signed(gh, gp[:mid] + " " + gp[mid:]))
+    add("tab_in_payload", lambda: signed(gh, gp[:mid] + "\t" + gp[mid:]))
+    add("space_after_dot", lambda: f"{gh}. {gp}.{gs}")
+    add("space_in_signature", lambda: f"{gh}.{gp}.{gs[:40]} {gs[40:]}")
+    add("invalid_b64_char", lambda: signed(gh, gp[:mid] + "!" + gp[mid:]))
+    add("non_ascii_char", lambda: f"{gh}.{gp[:mid]}\u00e9{gp[mid:]}.{gs}")
+    add("noncanonical_sig_bits", lambda: f"{gh}.{gp}.{noncanonical_last_char(gs)}")
+    add("noncanonical_sig_bits_unpadded", lambda: f"{gh}.{gp}.{noncanonical_last_char(gs.rstrip('='))}")
     pnc = b64u(payload_bytes_with_len_mod(m, 1))
-    add("noncanonical_payload_bits", signed(gh, noncanonical_last_char(pnc)))
-    add("noncanonical_payload_bits_unpadded", signed(gh, noncanonical_last_char(pnc.rstrip("="))))
+    add("noncanonical_payload_bits", lambda: signed(gh, noncanonical_last_char(pnc)))
+    add("noncanonical_payload_bits_unpadded", lambda: signed(gh, noncanonical_last_char(pnc.rstrip("="))))
 
     # ---- JSON shape ------------------------------------------------------------
     hjson = hb.decode()
@@ -305,21 +436,25 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
     def with_p(pbytes: bytes) -> str:
         return signed(gh, b64u(pbytes))
 
-    add("header_dup_kid", with_h(hjson[:-1].encode() + b',"kid":"' + other_key.kid.encode() + b'"}'), fetches_key=False)
-    add("header_dup_alg", with_h(hjson[:-1].encode() + b',"alg":"none"}'), fetches_key=False)
-    add("header_dup_alg_same", with_h(hjson[:-1].encode() + b',"alg":"ES256"}'), fetches_key=False)
     add(
-        "header_dup_signer",
-        with_h(hjson[:-1].encode() + (',"signer":' + json.dumps(FOREIGN_ARN) + "}").encode()),
+        "header_dup_kid",
+        lambda: with_h(hjson[:-1].encode() + b',"kid":"' + other_key.kid.encode() + b'"}'),
         fetches_key=False,
     )
-    add("payload_dup_sub", with_p(pjson[:-1].encode() + b',"sub":"admin"}'))
-    add("payload_dup_exp_same", with_p(pjson[:-1].encode() + b',"exp":' + str(p["exp"]).encode() + b"}"))
+    add("header_dup_alg", lambda: with_h(hjson[:-1].encode() + b',"alg":"none"}'), fetches_key=False)
+    add("header_dup_alg_same", lambda: with_h(hjson[:-1].encode() + b',"alg":"ES256"}'), fetches_key=False)
+    add(
+        "header_dup_signer",
+        lambda: with_h(hjson[:-1].encode() + (',"signer":' + json.dumps(FOREIGN_ARN) + "}").encode()),
+        fetches_key=False,
+    )
+    add("payload_dup_sub", lambda: with_p(pjson[:-1].encode() + b',"sub":"admin"}'))
+    add("payload_dup_exp_same", lambda: with_p(pjson[:-1].encode() + b',"exp":' + str(p["exp"]).encode() + b"}"))
     expired_first = dict(p)
     expired_first.pop("exp")
     add(
         "payload_dup_exp_expired_then_future",
-        with_p(
+        lambda: with_p(
             b'{"exp":'
             + str(now - 3600).encode()
             + b","
@@ -329,30 +464,32 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
             + b"}"
         ),
     )
-    add("payload_dup_iss", with_p(pjson[:-1].encode() + b',"iss":"https://evil.example"}'))
+    add("payload_dup_iss", lambda: with_p(pjson[:-1].encode() + b',"iss":"https://evil.example"}'))
     # duplicates that only show after unescaping the key: "s\u0075b" is "sub"
-    add("payload_dup_sub_escaped_key", with_p(pjson[:-1].encode() + b',"s\\u0075b":"admin"}'))
+    add("payload_dup_sub_escaped_key", lambda: with_p(pjson[:-1].encode() + b',"s\\u0075b":"admin"}'))
     add(
         "header_dup_kid_escaped_key",
-        with_h(hjson[:-1].encode() + b',"k\\u0069d":"' + other_key.kid.encode() + b'"}'),
+        lambda: with_h(hjson[:-1].encode() + b',"k\\u0069d":"' + other_key.kid.encode() + b'"}'),
         fetches_key=False,
     )
-    add("header_json_array", with_h(compact([h])), fetches_key=False)
-    add("header_json_string", with_h(b'"ES256"'), fetches_key=False)
-    add("header_not_json", with_h(b"alg=ES256"), fetches_key=False)
-    add("header_trailing_garbage", with_h(hb + b"x"), fetches_key=False)
-    add("payload_json_array", with_p(compact([p])))
-    add("payload_json_number", with_p(b"123"))
-    add("payload_json_null", with_p(b"null"))
-    add("payload_json_string", with_p(b'"alice"'))
-    add("payload_not_json", with_p(pb[:-1]))
-    add("payload_two_objects", with_p(pb + b"{}"))
-    add("payload_invalid_utf8", with_p(pjson[:-1].encode() + b',"x":"\xff\xfe"}'))
+    add("header_json_array", lambda: with_h(compact([h])), fetches_key=False)
+    add("header_json_string", lambda: with_h(b'"ES256"'), fetches_key=False)
+    add("header_not_json", lambda: with_h(b"alg=ES256"), fetches_key=False)
+    add("header_trailing_garbage", lambda: with_h(hb + b"x"), fetches_key=False)
+    add("payload_json_array", lambda: with_p(compact([p])))
+    add("payload_json_number", lambda: with_p(b"123"))
+    add("payload_json_null", lambda: with_p(b"null"))
+    add("payload_json_string", lambda: with_p(b'"alice"'))
+    add("payload_not_json", lambda: with_p(pb[:-1]))
+    add("payload_two_objects", lambda: with_p(pb + b"{}"))
+    add("payload_invalid_utf8", lambda: with_p(pjson[:-1].encode() + b',"x":"\xff\xfe"}'))
 
     # ---- size ------------------------------------------------------------------
-    add("oversized_20k", m.mint(payload={"blob": "A" * 20_000}))
+    add("oversized_20k", lambda: m.mint(payload={"blob": "A" * 20_000}))
     add(
-        "oversized_40k_header_seg", with_h(hjson[:-1].encode() + b',"x5c":"' + b"B" * 30_000 + b'"}'), fetches_key=False
+        "oversized_40k_header_seg",
+        lambda: with_h(hjson[:-1].encode() + b',"x5c":"' + b"B" * 30_000 + b'"}'),
+        fetches_key=False,
     )
 
     # ---- header: alg -------------------------------------------------------------
@@ -365,34 +502,34 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
             return signed(hs, gp)
         return f"{hs}.{gp}.{sig}"
 
-    add("alg_none", alg_token("none", junk_sig), HEADER, fetches_key=False)
-    add("alg_None", alg_token("None", junk_sig), HEADER, fetches_key=False)
-    add("alg_NONE", alg_token("NONE", junk_sig), HEADER, fetches_key=False)
-    add("alg_empty", alg_token(""), HEADER, fetches_key=False)
-    add("alg_lowercase", alg_token("es256"), HEADER, fetches_key=False)
-    add("alg_trailing_space", alg_token("ES256 "), HEADER, fetches_key=False)
-    add("alg_ES384", alg_token("ES384"), HEADER, fetches_key=False)
-    add("alg_RS256", alg_token("RS256"), HEADER, fetches_key=False)
-    add("alg_EdDSA", alg_token("EdDSA"), HEADER, fetches_key=False)
-    add("alg_number", alg_token(256), HEADER, fetches_key=False)
-    add("alg_null", alg_token(None), HEADER, fetches_key=False)
-    add("alg_list", alg_token(["ES256"]), HEADER, fetches_key=False)
+    add("alg_none", lambda: alg_token("none", junk_sig), HEADER, fetches_key=False)
+    add("alg_None", lambda: alg_token("None", junk_sig), HEADER, fetches_key=False)
+    add("alg_NONE", lambda: alg_token("NONE", junk_sig), HEADER, fetches_key=False)
+    add("alg_empty", lambda: alg_token(""), HEADER, fetches_key=False)
+    add("alg_lowercase", lambda: alg_token("es256"), HEADER, fetches_key=False)
+    add("alg_trailing_space", lambda: alg_token("ES256 "), HEADER, fetches_key=False)
+    add("alg_ES384", lambda: alg_token("ES384"), HEADER, fetches_key=False)
+    add("alg_RS256", lambda: alg_token("RS256"), HEADER, fetches_key=False)
+    add("alg_EdDSA", lambda: alg_token("EdDSA"), HEADER, fetches_key=False)
+    add("alg_number", lambda: alg_token(256), HEADER, fetches_key=False)
+    add("alg_null", lambda: alg_token(None), HEADER, fetches_key=False)
+    add("alg_list", lambda: alg_token(["ES256"]), HEADER, fetches_key=False)
     hs_hdr = b64u(compact(dict(h, alg="HS256")))
     add(
         "alg_HS256_pem_secret",
-        f"{hs_hdr}.{gp}.{b64u(hs256(m.key.pem, f'{hs_hdr}.{gp}'.encode()))}",
+        lambda: f"{hs_hdr}.{gp}.{b64u(hs256(m.key.pem, f'{hs_hdr}.{gp}'.encode()))}",
         HEADER,
         fetches_key=False,
     )
     hs_hdr_es = b64u(compact(h))
     add(
         "alg_ES256_hmac_pem_signature",
-        f"{hs_hdr_es}.{gp}.{b64u(hs256(m.key.pem, f'{hs_hdr_es}.{gp}'.encode()))}",
+        lambda: f"{hs_hdr_es}.{gp}.{b64u(hs256(m.key.pem, f'{hs_hdr_es}.{gp}'.encode()))}",
         ("bad_signature", "malformed"),
     )
     no_alg = dict(h)
     no_alg.pop("alg")
-    add("alg_missing", signed(b64u(compact(no_alg)), gp), HEADER, fetches_key=False)
+    add("alg_missing", lambda: signed(b64u(compact(no_alg)), gp), HEADER, fetches_key=False)
 
     # ---- header: kid -------------------------------------------------------------
     def kid_token(kid: Any, drop: bool = False) -> str:
@@ -425,11 +562,11 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
         ("kid_list", [m.kid]),
         ("kid_object", {"kid": m.kid}),
     ]:
-        add(name, kid_token(kid), HEADER, fetches_key=False)
-    add("kid_missing", kid_token(None, drop=True), HEADER, fetches_key=False)
+        add(name, lambda kid=kid: kid_token(kid), HEADER, fetches_key=False)
+    add("kid_missing", lambda: kid_token(None, drop=True), HEADER, fetches_key=False)
 
     # ---- header: signer (checked before any key fetch) ---------------------------
-    SIGNER = ("untrusted_signer", "bad_header")
+    signer_reasons = ("untrusted_signer", "bad_header")
 
     def signer_token(signer: Any, drop: bool = False) -> str:
         hh = dict(h)
@@ -455,11 +592,11 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
         ("signer_null", None),
         ("signer_object", {"arn": ARN}),
     ]:
-        add(name, signer_token(signer), SIGNER, fetches_key=False)
-    add("signer_missing", signer_token(None, drop=True), SIGNER, fetches_key=False)
+        add(name, lambda signer=signer: signer_token(signer), signer_reasons, fetches_key=False)
+    add("signer_missing", lambda: signer_token(None, drop=True), signer_reasons, fetches_key=False)
 
     # ---- header: client ------------------------------------------------------------
-    CL = ("bad_client", "bad_header")
+    client_reasons = ("bad_client", "bad_header")
     for name, client in [
         ("client_wrong", "someone-else"),
         ("client_suffix", CLIENT + "x"),
@@ -467,58 +604,58 @@ def bad_tokens(m: Minter, other_key: Key) -> list[Bad]:
         ("client_number", 5),
         ("client_null", None),
     ]:
-        add(name, signed(b64u(compact(dict(h, client=client))), gp), CL)
+        add(name, lambda client=client: signed(b64u(compact(dict(h, client=client))), gp), client_reasons)
     no_client = dict(h)
     no_client.pop("client")
-    add("client_missing", signed(b64u(compact(no_client)), gp), CL)
+    add("client_missing", lambda: signed(b64u(compact(no_client)), gp), client_reasons)
 
     # ---- signature -------------------------------------------------------------------
-    SIG = ("bad_signature", "malformed")
+    sig_reasons = ("bad_signature", "malformed")
     raw = b64u_decode(gs)
     msg = f"{gh}.{gp}".encode()
-    add("sig_der", f"{gh}.{gp}.{b64u(m.key.sign_der(msg))}", SIG)
-    add("sig_63_bytes", f"{gh}.{gp}.{b64u(raw[:63])}", SIG)
+    add("sig_der", lambda: f"{gh}.{gp}.{b64u(m.key.sign_der(msg))}", sig_reasons)
+    add("sig_63_bytes", lambda: f"{gh}.{gp}.{b64u(raw[:63])}", sig_reasons)
     raw65 = raw + bytes(1)
-    add("sig_65_bytes", f"{gh}.{gp}.{b64u(raw65)}", SIG)
-    add("sig_32_bytes", f"{gh}.{gp}.{b64u(raw[:32])}", SIG)
-    add("sig_128_bytes", f"{gh}.{gp}.{b64u(raw + raw)}", SIG)
-    add("sig_zeros", f"{gh}.{gp}.{b64u(bytes(64))}", SIG)
+    add("sig_65_bytes", lambda: f"{gh}.{gp}.{b64u(raw65)}", sig_reasons)
+    add("sig_32_bytes", lambda: f"{gh}.{gp}.{b64u(raw[:32])}", sig_reasons)
+    add("sig_128_bytes", lambda: f"{gh}.{gp}.{b64u(raw + raw)}", sig_reasons)
+    add("sig_zeros", lambda: f"{gh}.{gp}.{b64u(bytes(64))}", sig_reasons)
     ones = bytes([255]) * 64
-    add("sig_ones", f"{gh}.{gp}.{b64u(ones)}", SIG)
-    add("sig_r_s_swapped", f"{gh}.{gp}.{b64u(raw[32:] + raw[:32])}", SIG)
-    add("sig_other_key", m.from_bytes(hb, pb, key=other_key), SIG)
+    add("sig_ones", lambda: f"{gh}.{gp}.{b64u(ones)}", sig_reasons)
+    add("sig_r_s_swapped", lambda: f"{gh}.{gp}.{b64u(raw[32:] + raw[:32])}", sig_reasons)
+    add("sig_other_key", lambda: m.from_bytes(hb, pb, key=other_key), sig_reasons)
     tampered = dict(p, sub="admin")
-    add("sig_tampered_payload", f"{gh}.{b64u(compact(tampered))}.{gs}", SIG)
-    add("sig_tampered_header", f"{b64u(compact(dict(h, typ='JWS')))}.{gp}.{gs}", SIG)
+    add("sig_tampered_payload", lambda: f"{gh}.{b64u(compact(tampered))}.{gs}", sig_reasons)
+    add("sig_tampered_header", lambda: f"{b64u(compact(dict(h, typ='JWS')))}.{gp}.{gs}", sig_reasons)
     # the ALB signs the padded text: a verifier must not strip padding before verifying
     gh_np, gp_np = b64u_nopad(hb), b64u_nopad(pb)
     assert gh_np != gh or gp_np != gp
     sig_over_unpadded = b64u(m.key.sign_raw(f"{gh_np}.{gp_np}".encode()))
-    add("sig_over_unpadded_sent_padded", f"{gh}.{gp}.{sig_over_unpadded}", SIG)
-    add("sig_over_padded_sent_unpadded", f"{gh_np}.{gp_np}.{gs}", SIG)
+    add("sig_over_unpadded_sent_padded", lambda: f"{gh}.{gp}.{sig_over_unpadded}", sig_reasons)
+    add("sig_over_padded_sent_unpadded", lambda: f"{gh_np}.{gp_np}.{gs}", sig_reasons)
 
     # ---- claims ----------------------------------------------------------------------
-    CLAIMS = ("bad_claims",)
-    EXP = ("expired",)
-    add("expired", m.mint(exp=now - 60), EXP)
-    add("expired_payload_only", m.mint(header={"exp": now + 600}, payload={"exp": now - 60}), EXP)
-    add("exp_missing", m.mint(drop_payload=("exp",)), CLAIMS + EXP)
-    add("exp_string", m.mint(payload={"exp": str(now + 600)}), CLAIMS + EXP)
-    add("exp_null", m.mint(payload={"exp": None}), CLAIMS + EXP)
-    add("exp_bool", m.mint(payload={"exp": True}), CLAIMS + EXP)
-    add("exp_list", m.mint(payload={"exp": [now + 600]}), CLAIMS + EXP)
-    add("exp_zero", m.mint(payload={"exp": 0}), CLAIMS + EXP)
-    add("exp_negative", m.mint(payload={"exp": -1}), CLAIMS + EXP)
-    add("nbf_future", m.mint(payload={"nbf": now + 600}), ("not_yet_valid",))
-    add("nbf_string", m.mint(payload={"nbf": str(now - 600)}), ("not_yet_valid", "bad_claims"))
-    add("iss_missing", m.mint(drop_payload=("iss",)), CLAIMS + ("bad_issuer",))
-    add("iss_forged", m.mint(payload={"iss": "https://evil.example.com/pool"}), ("bad_issuer",))
-    add("iss_forged_header_ok", m.mint(header={"iss": ISSUER}, payload={"iss": ISSUER + "x"}), ("bad_issuer",))
-    add("iss_number", m.mint(payload={"iss": 1}), CLAIMS + ("bad_issuer",))
-    add("sub_missing", m.mint(drop_payload=("sub",)), CLAIMS + ("no_username",))
-    add("sub_empty", m.mint(payload={"sub": ""}), CLAIMS + ("no_username",))
-    add("sub_number", m.mint(payload={"sub": 42}), CLAIMS + ("no_username",))
-    add("sub_null", m.mint(payload={"sub": None}), CLAIMS + ("no_username",))
+    claim_reasons = ("bad_claims",)
+    exp_reasons = ("expired",)
+    add("expired", lambda: m.mint(exp=now - 60), exp_reasons)
+    add("expired_payload_only", lambda: m.mint(header={"exp": now + 600}, payload={"exp": now - 60}), exp_reasons)
+    add("exp_missing", lambda: m.mint(drop_payload=("exp",)), claim_reasons + exp_reasons)
+    add("exp_string", lambda: m.mint(payload={"exp": str(now + 600)}), claim_reasons + exp_reasons)
+    add("exp_null", lambda: m.mint(payload={"exp": None}), claim_reasons + exp_reasons)
+    add("exp_bool", lambda: m.mint(payload={"exp": True}), claim_reasons + exp_reasons)
+    add("exp_list", lambda: m.mint(payload={"exp": [now + 600]}), claim_reasons + exp_reasons)
+    add("exp_zero", lambda: m.mint(payload={"exp": 0}), claim_reasons + exp_reasons)
+    add("exp_negative", lambda: m.mint(payload={"exp": -1}), claim_reasons + exp_reasons)
+    add("nbf_future", lambda: m.mint(payload={"nbf": now + 600}), ("not_yet_valid",))
+    add("nbf_string", lambda: m.mint(payload={"nbf": str(now - 600)}), ("not_yet_valid", "bad_claims"))
+    add("iss_missing", lambda: m.mint(drop_payload=("iss",)), claim_reasons + ("bad_issuer",))
+    add("iss_forged", lambda: m.mint(payload={"iss": "https://evil.example.com/pool"}), ("bad_issuer",))
+    add("iss_forged_header_ok", lambda: m.mint(header={"iss": ISSUER}, payload={"iss": ISSUER + "x"}), ("bad_issuer",))
+    add("iss_number", lambda: m.mint(payload={"iss": 1}), claim_reasons + ("bad_issuer",))
+    add("sub_missing", lambda: m.mint(drop_payload=("sub",)), claim_reasons + ("no_username",))
+    add("sub_empty", lambda: m.mint(payload={"sub": ""}), claim_reasons + ("no_username",))
+    add("sub_number", lambda: m.mint(payload={"sub": 42}), claim_reasons + ("no_username",))
+    add("sub_null", lambda: m.mint(payload={"sub": None}), claim_reasons + ("no_username",))
     return out
 
 

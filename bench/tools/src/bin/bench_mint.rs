@@ -1,74 +1,58 @@
-//! Mints benchmark tokens in the ALB format through alb-sim's library.
-//!
-//! `bench-mint --dir KEYDIR --count N [--unpadded] [--exp-in S] [--threads T]
-//!  [--signer ARN] [--issuer URL] [--client ID] [--sub SUB] --out FILE`
+//! Mints benchmark tokens in the ALB format through the test kit (the code
+//! alb-sim mints with), signed by the current key of an alb-sim key directory.
 //!
 //! Every token is distinct (randomized ECDSA signatures, as the ALB's). With
 //! `--unpadded` every segment is base64url without `=` padding (what JWT
 //! libraries such as Envoy's `jwt_authn` expect); the signature then covers the
 //! unpadded text, so such tokens are as valid as the ALB's padded ones.
 
-use alb_sim::keys::KeyDir;
-use alb_sim::token::{now_unix, sign_encoded, Claims, HeaderFields};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-struct Args {
-    dir: String,
-    count: usize,
-    unpadded: bool,
-    exp_in: i64,
-    threads: usize,
-    signer: String,
-    issuer: String,
-    client: String,
-    sub: String,
-    out: String,
-}
+use alb_oidc_testkit::token::{now_unix, sign_segments, Claims, HeaderFields, Padding, Signing};
+use alb_sim::keys::KeyDir;
+use clap::Parser;
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        dir: String::new(),
-        count: 1,
-        unpadded: false,
-        exp_in: 7200,
-        threads: 2,
-        signer: "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/bench/0123456789abcdef".into(),
-        issuer: "https://idp.alb-sim.local".into(),
-        client: "alb-sim-client".into(),
-        sub: "bench-user".into(),
-        out: String::new(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--unpadded" {
-            a.unpadded = true;
-            continue;
-        }
-        let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = |v: &str| {
-            v.parse::<i64>()
-                .map_err(|_| format!("{flag}: not a number: {v}"))
-        };
-        match flag.as_str() {
-            "--dir" => a.dir = val,
-            "--count" => a.count = num(&val)? as usize,
-            "--exp-in" => a.exp_in = num(&val)?,
-            "--threads" => a.threads = (num(&val)? as usize).max(1),
-            "--signer" => a.signer = val,
-            "--issuer" => a.issuer = val,
-            "--client" => a.client = val,
-            "--sub" => a.sub = val,
-            "--out" => a.out = val,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    if a.dir.is_empty() || a.out.is_empty() {
-        return Err("--dir and --out are required".into());
-    }
-    Ok(a)
+#[derive(Parser, Debug)]
+#[command(
+    name = "bench-mint",
+    about = "Mint distinct ALB-format tokens for the benchmarks, one per line"
+)]
+struct Args {
+    /// alb-sim key directory; its current key signs.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Number of tokens.
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// No `=` padding on any segment.
+    #[arg(long)]
+    unpadded: bool,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = 7200, allow_negative_numbers = true)]
+    exp_in: i64,
+    /// Signing threads.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
+    /// Header `signer`.
+    #[arg(
+        long,
+        default_value = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/bench/0123456789abcdef"
+    )]
+    signer: String,
+    /// Header and payload `iss`.
+    #[arg(long, default_value = "https://idp.alb-sim.local")]
+    issuer: String,
+    /// Header `client`.
+    #[arg(long, default_value = "alb-sim-client")]
+    client: String,
+    /// Payload `sub` (and `username`).
+    #[arg(long, default_value = "bench-user")]
+    sub: String,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 fn run(a: &Args) -> Result<(), String> {
@@ -87,36 +71,28 @@ fn run(a: &Args) -> Result<(), String> {
         sub = serde_json::Value::from(a.sub.clone())
     ))
     .map_err(|e| format!("claims: {e}"))?;
+    let padding = if a.unpadded {
+        Padding::Unpadded
+    } else {
+        Padding::Padded
+    };
     let header_json = header.to_json().map_err(|e| e.to_string())?;
     let payload_json = claims.payload_json(&header).map_err(|e| e.to_string())?;
-    let (h, p) = if a.unpadded {
-        (
-            URL_SAFE_NO_PAD.encode(header_json.as_bytes()),
-            URL_SAFE_NO_PAD.encode(payload_json.as_bytes()),
-        )
-    } else {
-        (
-            alb_sim::token::b64(header_json.as_bytes()),
-            alb_sim::token::b64(payload_json.as_bytes()),
-        )
-    };
-    let per = a.count.div_ceil(a.threads);
+    let h = padding.encode(header_json.as_bytes());
+    let p = padding.encode(payload_json.as_bytes());
+    let threads = usize::from(a.threads);
+    let per = a.count.div_ceil(threads);
     let chunks: Vec<Result<String, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..a.threads)
+        let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let n = per.min(a.count.saturating_sub(t * per));
-                let (h, p, key, unpadded) = (&h, &p, &pair.key, a.unpadded);
+                let (h, p, key) = (&h, &p, &pair.key);
                 s.spawn(move || {
                     let mut out = String::with_capacity(n * 700);
                     for _ in 0..n {
-                        let tok = sign_encoded(h, p, key).map_err(|e| e.to_string())?;
-                        // sign_encoded pads the signature segment; the signed
-                        // text is `h.p`, so only the third segment changes.
-                        out.push_str(if unpadded {
-                            tok.trim_end_matches('=')
-                        } else {
-                            &tok
-                        });
+                        let tok = sign_segments(h, p, key, Signing::Randomized, padding)
+                            .map_err(|e| e.to_string())?;
+                        out.push_str(&tok);
                         out.push('\n');
                     }
                     Ok(out)
@@ -131,7 +107,7 @@ fn run(a: &Args) -> Result<(), String> {
             })
             .collect()
     });
-    let mut f = std::fs::File::create(&a.out).map_err(|e| format!("{}: {e}", a.out))?;
+    let mut f = std::fs::File::create(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     for c in chunks {
         f.write_all(c?.as_bytes()).map_err(|e| e.to_string())?;
     }
@@ -139,7 +115,7 @@ fn run(a: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match parse_args().and_then(|a| run(&a)) {
+    match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench-mint: {e}");

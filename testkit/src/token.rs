@@ -1,7 +1,8 @@
-//! Minting tokens in the ALB's `x-amzn-oidc-data` format.
+//! Tokens in the ALB's `x-amzn-oidc-data` format, and the pieces to build
+//! malformed ones.
 //!
-//! What is produced (checked against a real capture published in
-//! awslabs/aws-jwt-verify issue #109 and `/work/shared/reference/alb-tokens.md`):
+//! What [`mint`] produces (checked against a real capture published in
+//! awslabs/aws-jwt-verify issue #109):
 //!
 //! - header, compact JSON, in the ALB's field order:
 //!   `{"typ":"JWT","kid":"<uuid>","alg":"ES256","iss":"<issuer>","client":"<client id>","signer":"<alb arn>","exp":<seconds>}`
@@ -14,12 +15,12 @@
 //!   text, encoded as raw `r || s` (64 bytes), not DER.
 //!
 //! [`mint`] uses randomized (hedged RFC 6979) signatures, so two tokens with the
-//! same header and payload still differ, like the ALB's; [`mint_deterministic`]
-//! gives reproducible output for fixtures.
+//! same header and payload still differ, like the ALB's; [`Signing::Deterministic`]
+//! gives reproducible output for fixtures and fuzz seeds.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use p256::ecdsa::signature::{RandomizedSigner, Signer};
 use p256::ecdsa::{Signature, SigningKey};
@@ -35,7 +36,97 @@ pub const DEFAULT_EXP_IN: i64 = 120;
 
 /// Base64url **with** padding, as the ALB encodes every segment.
 pub fn b64(bytes: &[u8]) -> String {
-    URL_SAFE.encode(bytes)
+    Padding::Padded.encode(bytes)
+}
+
+/// How a segment is base64url-encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// With `=` padding: what the ALB sends.
+    Padded,
+    /// Without padding: what JWT libraries send (the filter accepts both).
+    Unpadded,
+}
+
+impl Padding {
+    /// `bytes` in base64url with this padding.
+    pub fn encode(self, bytes: &[u8]) -> String {
+        match self {
+            Padding::Padded => URL_SAFE.encode(bytes),
+            Padding::Unpadded => URL_SAFE_NO_PAD.encode(bytes),
+        }
+    }
+}
+
+/// How signatures are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// Hedged RFC 6979 (system randomness mixed in): every token differs, like the ALB's.
+    Randomized,
+    /// Plain RFC 6979: same key and text, same signature (fixtures, fuzz seeds).
+    Deterministic,
+}
+
+/// How a signature is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureForm {
+    /// Raw `r || s`, 64 bytes: the JWS (and ALB) form.
+    #[default]
+    Raw,
+    /// ASN.1 DER: what a verifier must refuse in a JWS.
+    Der,
+}
+
+/// The ES256 signature of `text`, in `form`.
+pub fn signature(
+    text: &[u8],
+    key: &SigningKey,
+    signing: Signing,
+    form: SignatureForm,
+) -> Result<Vec<u8>> {
+    let signature: Signature = match signing {
+        Signing::Randomized => key.try_sign_with_rng(&mut SysRng, text),
+        Signing::Deterministic => key.try_sign(text),
+    }
+    .map_err(|e| Error::Key(format!("signing: {e}")))?;
+    Ok(match form {
+        SignatureForm::Raw => signature.to_bytes().to_vec(),
+        SignatureForm::Der => signature.to_der().as_bytes().to_vec(),
+    })
+}
+
+/// Signs exactly the text `header_seg.payload_seg` and returns the token.
+///
+/// The segments are used as given (no re-encoding), so tests can build tokens
+/// with unusual encodings; the signature segment is raw `r || s` with
+/// `sig_padding`.
+pub fn sign_segments(
+    header_seg: &str,
+    payload_seg: &str,
+    key: &SigningKey,
+    signing: Signing,
+    sig_padding: Padding,
+) -> Result<String> {
+    let mut token = String::with_capacity(header_seg.len() + payload_seg.len() + 90);
+    token.push_str(header_seg);
+    token.push('.');
+    token.push_str(payload_seg);
+    let sig = signature(token.as_bytes(), key, signing, SignatureForm::Raw)?;
+    token.push('.');
+    token.push_str(&sig_padding.encode(&sig));
+    Ok(token)
+}
+
+/// [`sign_segments`] with a randomized, padded signature (the ALB's way).
+pub fn sign_encoded(header_seg: &str, payload_seg: &str, key: &SigningKey) -> Result<String> {
+    sign_segments(
+        header_seg,
+        payload_seg,
+        key,
+        Signing::Randomized,
+        Padding::Padded,
+    )
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970).
@@ -61,29 +152,23 @@ pub struct HeaderFields {
     pub exp: i64,
 }
 
-#[derive(Serialize)]
-struct HeaderJson<'a> {
-    typ: &'a str,
-    kid: &'a str,
-    alg: &'a str,
-    iss: &'a str,
-    client: &'a str,
-    signer: &'a str,
-    exp: i64,
-}
-
 impl HeaderFields {
+    /// The header object in the ALB's field order.
+    pub fn to_claims(&self) -> Claims {
+        Claims(vec![
+            ("typ".into(), Value::from("JWT")),
+            ("kid".into(), Value::from(self.kid.clone())),
+            ("alg".into(), Value::from("ES256")),
+            ("iss".into(), Value::from(self.issuer.clone())),
+            ("client".into(), Value::from(self.client.clone())),
+            ("signer".into(), Value::from(self.signer.clone())),
+            ("exp".into(), Value::from(self.exp)),
+        ])
+    }
+
     /// The compact header JSON in the ALB's field order.
     pub fn to_json(&self) -> Result<String> {
-        Ok(serde_json::to_string(&HeaderJson {
-            typ: "JWT",
-            kid: &self.kid,
-            alg: "ES256",
-            iss: &self.issuer,
-            client: &self.client,
-            signer: &self.signer,
-            exp: self.exp,
-        })?)
+        self.to_claims().to_json()
     }
 }
 
@@ -146,27 +231,22 @@ impl Claims {
 
     /// Compact JSON, keys in order.
     pub fn to_json(&self) -> Result<String> {
-        let mut out = String::from("{");
-        for (i, (k, v)) in self.0.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&serde_json::to_string(k)?);
-            out.push(':');
-            out.push_str(&serde_json::to_string(v)?);
-        }
-        out.push('}');
-        Ok(out)
+        Ok(serde_json::to_string(self)?)
     }
 
-    /// The ALB payload: these claims (minus `exp`/`iss`), then `exp` and `iss`.
-    pub fn payload_json(&self, header: &HeaderFields) -> Result<String> {
+    /// The ALB payload object: these claims (minus `exp`/`iss`), then `exp` and `iss`.
+    pub fn payload(&self, header: &HeaderFields) -> Claims {
         let mut payload = self.clone();
         payload.remove("exp");
         payload.remove("iss");
         payload.insert("exp", Value::from(header.exp));
         payload.insert("iss", Value::from(header.issuer.clone()));
-        payload.to_json()
+        payload
+    }
+
+    /// [`Claims::payload`] as compact JSON.
+    pub fn payload_json(&self, header: &HeaderFields) -> Result<String> {
+        self.payload(header).to_json()
     }
 }
 
@@ -182,7 +262,7 @@ impl Serialize for Claims {
 }
 
 /// Ordered `(key, value)` pairs of a JSON object, rejecting duplicate keys.
-pub(crate) struct OrderedEntries<V>(pub(crate) Vec<(String, V)>);
+pub struct OrderedEntries<V>(pub Vec<(String, V)>);
 
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedEntries<V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -213,24 +293,8 @@ impl<'de> Deserialize<'de> for Claims {
     }
 }
 
-/// Signs exactly the text `header_b64.payload_b64` and returns the full token.
-///
-/// The segments are used as given (no re-encoding), so tests can build tokens
-/// with unusual encodings. The signature segment is padded base64url of `r || s`.
-pub fn sign_encoded(header_b64: &str, payload_b64: &str, key: &SigningKey) -> Result<String> {
-    let mut token = String::with_capacity(header_b64.len() + payload_b64.len() + 90);
-    token.push_str(header_b64);
-    token.push('.');
-    token.push_str(payload_b64);
-    let signature: Signature = key
-        .try_sign_with_rng(&mut SysRng, token.as_bytes())
-        .map_err(|e| Error::Key(format!("signing: {e}")))?;
-    token.push('.');
-    token.push_str(&b64(&signature.to_bytes()));
-    Ok(token)
-}
-
-/// Encodes raw header and payload bytes (padded base64url) and signs them.
+/// Encodes raw header and payload bytes (padded base64url) and signs them
+/// (randomized).
 pub fn sign_raw(header: &[u8], payload: &[u8], key: &SigningKey) -> Result<String> {
     sign_encoded(&b64(header), &b64(payload), key)
 }
@@ -250,15 +314,13 @@ pub fn mint_deterministic(
     header: &HeaderFields,
     key: &SigningKey,
 ) -> Result<String> {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_json()?.as_bytes()),
-        b64(claims.payload_json(header)?.as_bytes())
-    );
-    let signature: Signature = key
-        .try_sign(input.as_bytes())
-        .map_err(|e| Error::Key(format!("signing: {e}")))?;
-    Ok(format!("{input}.{}", b64(&signature.to_bytes())))
+    sign_segments(
+        &b64(header.to_json()?.as_bytes()),
+        &b64(claims.payload_json(header)?.as_bytes()),
+        key,
+        Signing::Deterministic,
+        Padding::Padded,
+    )
 }
 
 #[cfg(test)]
@@ -295,5 +357,24 @@ mod tests {
             h.to_json().unwrap(),
             r#"{"typ":"JWT","kid":"k","alg":"ES256","iss":"https://i","client":"c","signer":"arn","exp":42}"#
         );
+    }
+
+    #[test]
+    fn segments_and_signatures() {
+        let key = crate::fixtures::standard_key().unwrap();
+        let a =
+            sign_segments("e30=", "e30", &key, Signing::Deterministic, Padding::Padded).unwrap();
+        let b =
+            sign_segments("e30=", "e30", &key, Signing::Deterministic, Padding::Padded).unwrap();
+        assert_eq!(a, b);
+        let sig = a.strip_prefix("e30=.e30.").unwrap();
+        assert_eq!(sig.len(), 88);
+        assert!(sig.ends_with("=="));
+        let c = sign_segments("e30=", "e30", &key, Signing::Randomized, Padding::Unpadded).unwrap();
+        assert_eq!(c.rsplit('.').next().unwrap().len(), 86);
+        assert_ne!(c.trim_end_matches('='), a.trim_end_matches('='));
+        let der = signature(b"x", &key, Signing::Deterministic, SignatureForm::Der).unwrap();
+        assert_eq!(der[0], 0x30, "a DER SEQUENCE");
+        assert!((70..=72).contains(&der.len()));
     }
 }

@@ -1,14 +1,19 @@
 //! The code paths the fuzz targets drive, and the invariants they check.
 //!
-//! Shared by the cargo-fuzz targets (`fuzz/fuzz_targets/*.rs`) and by the
-//! root crate's `tests/fuzz_regressions.rs`, which replays every saved
-//! crash input through exactly these functions under `cargo test`. It only
-//! depends on crates the root crate has (alb-oidc, p256, prost, serde_json),
-//! so it can be included there with `#[path]`.
+//! Shared by the cargo-fuzz targets (`fuzz/fuzz_targets/*.rs`), by the
+//! filter's `tests/fuzz_regressions.rs`, which replays every saved crash
+//! input through exactly these functions under `cargo test`, and by
+//! `tests/properties.rs`.
 //!
 //! Every function takes the raw fuzzer bytes, never panics on its own for
 //! any input, and asserts an invariant whose violation is a bug.
 
+// Test code throughout: panicking on a broken invariant is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::fixtures::{standard_key, ARN, CLIENT, ISSUER, KID};
+use crate::store::MemoryStore;
+use crate::token::{self as mint, Padding, Signing};
 use alb_oidc::b64;
 use alb_oidc::claims::{self, ClaimRules};
 use alb_oidc::config::{self, Config, HeaderNames, HeaderRole};
@@ -16,56 +21,52 @@ use alb_oidc::engine::{Engine, KeyResponse, RustVerifier, TokenStep, UserStep};
 use alb_oidc::identity::is_safe_header_value;
 use alb_oidc::keys::PublicKey;
 use alb_oidc::paths::ExemptPaths;
-use alb_oidc::shared_cache::MemoryStore;
 use alb_oidc::token::{self, Token};
 use alb_oidc::users::{self, pb, UserAnswer};
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::{EncodePublicKey, LineEnding};
 use std::rc::Rc;
 
 /// The fuzzing clock: every seed token is valid at this instant.
 pub const NOW: f64 = 1_750_000_000.0;
-pub const ARN: &str =
-    "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/demo/0123456789abcdef";
-pub const KID: &str = "3f8e8b2a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
-pub const CLIENT: &str = "client-1";
-pub const ISSUER: &str = "https://idp.example.com";
 
-/// The ALB's signing key in these tests (fixed, so everything reproduces).
-pub fn signing_key() -> SigningKey {
-    let mut bytes = [0x5au8; 32];
-    bytes[0] = 0x1f;
-    SigningKey::from_slice(&bytes).expect("fixed scalar is a valid P-256 key")
-}
-
+/// The public PEM of the standard key.
 pub fn public_pem() -> String {
-    signing_key()
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
+    crate::keys::public_key_pem(standard_key().expect("standard key").verifying_key())
         .expect("PEM of a valid key")
 }
 
-/// Signs `header_b64.payload_b64` (used as given) and appends the padded
-/// base64url `r || s`, as the ALB does.
+/// Signs `header_b64.payload_b64` (used as given) with the standard key
+/// (RFC 6979, so seeds reproduce) and appends the padded base64url
+/// `r || s`, as the ALB does.
 pub fn sign_segments(header_b64: &str, payload_b64: &str) -> String {
-    let input = format!("{header_b64}.{payload_b64}");
-    let signature: Signature = signing_key().sign(input.as_bytes());
-    format!("{input}.{}", b64::encode_padded(&signature.to_bytes()))
+    mint::sign_segments(
+        header_b64,
+        payload_b64,
+        &standard_key().expect("standard key"),
+        Signing::Deterministic,
+        Padding::Padded,
+    )
+    .expect("signing with the standard key")
 }
 
-/// An ALB-style token (padded segments, ALB header field order).
+/// An ALB-style token (padded segments) of exactly these JSON texts.
 pub fn alb_token(header_json: &str, payload_json: &str) -> String {
     sign_segments(
-        &b64::encode_padded(header_json.as_bytes()),
-        &b64::encode_padded(payload_json.as_bytes()),
+        &Padding::Padded.encode(header_json.as_bytes()),
+        &Padding::Padded.encode(payload_json.as_bytes()),
     )
 }
 
+/// The standard header, in the ALB's field order, valid until 2096.
 pub fn alb_header() -> String {
-    format!(
-        r#"{{"typ":"JWT","kid":"{KID}","alg":"ES256","iss":"{ISSUER}","client":"{CLIENT}","signer":"{ARN}","exp":4000000000}}"#
-    )
+    mint::HeaderFields {
+        kid: KID.into(),
+        signer: ARN.into(),
+        issuer: ISSUER.into(),
+        client: CLIENT.into(),
+        exp: 4_000_000_000,
+    }
+    .to_json()
+    .expect("header JSON")
 }
 
 pub fn alb_payload() -> String {
@@ -421,29 +422,10 @@ pub fn config_target(data: &[u8]) {
 
 // ------------------------------------------------------- exempt paths ----
 
-/// How far a path is decoded when looking for dot segments.
-#[derive(Debug, Clone, Copy)]
-pub struct Decoding {
-    /// Decode `%3B` to `;` (then strip path parameters after it).
-    pub semicolon: bool,
-    /// Decode the non-standard `%uXXXX` (IIS, older Jetty).
-    pub percent_u: bool,
-}
-
-/// Everything an upstream might do.
-pub const FULL_DECODING: Decoding = Decoding {
-    semicolon: true,
-    percent_u: true,
-};
-
-/// The decodings the fuzz target checks: all of them (the `%3B`/`%uXXXX`
-/// hole it found is fixed; see `exempt_paths_known` in
-/// tests/fuzz_regressions.rs).
-pub const FUZZ_DECODING: Decoding = FULL_DECODING;
-
-/// Percent-decoding (`%XX`, and `%uXXXX` when asked; anything else left
-/// as is).
-pub fn percent_decode(input: &[u8], how: Decoding) -> Vec<u8> {
+/// Percent-decoding as the most liberal upstream does it: `%XX` (`%3B`
+/// included) and the non-standard `%uXXXX` (IIS, older Jetty); anything
+/// else is left as is.
+pub fn percent_decode(input: &[u8]) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16);
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
@@ -451,15 +433,12 @@ pub fn percent_decode(input: &[u8], how: Decoding) -> Vec<u8> {
         if input[i] == b'%' {
             if let (Some(&h), Some(&l)) = (input.get(i + 1), input.get(i + 2)) {
                 if let (Some(h), Some(l)) = (hex(h), hex(l)) {
-                    let b = (h << 4 | l) as u8;
-                    if b != b';' || how.semicolon {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
+                    out.push((h << 4 | l) as u8);
+                    i += 3;
+                    continue;
                 }
             }
-            if how.percent_u && matches!(input.get(i + 1), Some(b'u' | b'U')) {
+            if matches!(input.get(i + 1), Some(b'u' | b'U')) {
                 let digits = input.get(i + 2..i + 6).unwrap_or(&[]);
                 let code = std::str::from_utf8(digits)
                     .ok()
@@ -483,7 +462,7 @@ pub fn percent_decode(input: &[u8], how: Decoding) -> Vec<u8> {
 /// Whether a path has a dot segment as some upstream might see one:
 /// backslashes as slashes, `;` path parameters stripped (servlet
 /// containers), percent-decoded up to three times.
-pub fn has_dot_segment(path: &[u8], how: Decoding) -> bool {
+pub fn has_dot_segment(path: &[u8]) -> bool {
     let mut current = path.to_vec();
     for _ in 0..4 {
         let normalized: Vec<u8> = current
@@ -497,7 +476,7 @@ pub fn has_dot_segment(path: &[u8], how: Decoding) -> bool {
         if dotted {
             return true;
         }
-        let decoded = percent_decode(&current, how);
+        let decoded = percent_decode(&current);
         if decoded == current {
             return false;
         }
@@ -509,18 +488,8 @@ pub fn has_dot_segment(path: &[u8], how: Decoding) -> bool {
 /// Input: exempt patterns, one per line, then the request path on the last
 /// line. Invariant: an exempt path has no dot segment however it is decoded,
 /// and its decoded form is still an exact exempt path or under an exempt
-/// prefix. The fuzz target leaves out the known open issue
-/// ([`FUZZ_DECODING`]).
+/// prefix.
 pub fn exempt_paths_target(data: &[u8]) {
-    exempt_paths_check(data, FUZZ_DECODING);
-}
-
-/// [`exempt_paths_target`] with every decoding, known issue included.
-pub fn exempt_paths_strict(data: &[u8]) {
-    exempt_paths_check(data, FULL_DECODING);
-}
-
-fn exempt_paths_check(data: &[u8], how: Decoding) {
     let s = text(data);
     let mut lines: Vec<&str> = s.split('\n').collect();
     let Some(request) = lines.pop() else {
@@ -533,10 +502,7 @@ fn exempt_paths_check(data: &[u8], how: Decoding) {
     };
     // Patterns themselves never carry dot segments or encodings.
     for p in &patterns {
-        assert!(
-            !has_dot_segment(p.as_bytes(), how),
-            "pattern {p:?} accepted"
-        );
+        assert!(!has_dot_segment(p.as_bytes()), "pattern {p:?} accepted");
     }
     if !exempt.is_exempt(request) {
         return;
@@ -549,10 +515,10 @@ fn exempt_paths_check(data: &[u8], how: Decoding) {
     };
     assert!(path.starts_with('/'));
     assert!(
-        !has_dot_segment(path.as_bytes(), how),
+        !has_dot_segment(path.as_bytes()),
         "{request:?} is exempt but has a dot segment once decoded"
     );
-    let decoded = percent_decode(path.as_bytes(), how);
+    let decoded = percent_decode(path.as_bytes());
     assert!(!decoded.contains(&0), "{request:?} decodes to a NUL");
     let under_pattern = patterns.iter().any(|p| match p.strip_suffix('*') {
         Some(prefix) => decoded.starts_with(prefix.as_bytes()),
