@@ -28,6 +28,13 @@ impl ExemptPaths {
         self.exact.is_empty() && self.prefixes.is_empty()
     }
 
+    /// The patterns, for the leading `anyone` rule they make.
+    pub fn patterns(&self) -> Vec<PathPattern> {
+        let exact = self.exact.iter().cloned().map(PathPattern::Exact);
+        let prefixes = self.prefixes.iter().cloned().map(PathPattern::Prefix);
+        exact.chain(prefixes).collect()
+    }
+
     /// Whether the request `:path` (query string included or not) is exempt.
     pub fn is_exempt(&self, request_path: &str) -> bool {
         if self.is_empty() || is_ambiguous(request_path) {

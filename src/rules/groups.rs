@@ -106,7 +106,11 @@ mod tests {
         let user = ["zeta".to_owned(), "staff".to_owned()];
         let g = Groups::collect(
             &c,
-            &["custom:groups".into(), "custom:roles".into(), "missing".into()],
+            &[
+                "custom:groups".into(),
+                "custom:roles".into(),
+                "missing".into(),
+            ],
             user.iter().map(String::as_str),
         );
         assert_eq!(

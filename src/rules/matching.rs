@@ -124,7 +124,9 @@ mod tests {
             assert_eq!(any.matches(host), a, "{authority}");
         }
         assert_eq!(request_host("[::1]:8080"), "[::1]");
-        for bad in ["", "*", "*.", "a:80", "http://a", "a/b", "a..b", "a.*.b", "*a.b"] {
+        for bad in [
+            "", "*", "*.", "a:80", "http://a", "a/b", "a..b", "a.*.b", "*a.b",
+        ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad}");
         }
     }

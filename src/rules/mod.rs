@@ -117,7 +117,9 @@ impl Rule {
                 p.matches(reading)
             }
         };
-        self.paths.as_ref().is_none_or(|ps| ps.iter().any(path_matches))
+        self.paths
+            .as_ref()
+            .is_none_or(|ps| ps.iter().any(path_matches))
             && self
                 .methods
                 .as_ref()

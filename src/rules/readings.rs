@@ -198,7 +198,9 @@ mod tests {
             assert!(is_single_reading(path), "{path}");
             assert_eq!(readings(path), vec![path.to_owned()]);
         }
-        for path in ["", "a/b", "/a%41", "/a\\b", "/a;b", "//a", "/a/.b", "/a/./b"] {
+        for path in [
+            "", "a/b", "/a%41", "/a\\b", "/a;b", "//a", "/a/.b", "/a/./b",
+        ] {
             assert!(!is_single_reading(path), "{path}");
         }
     }
@@ -236,7 +238,16 @@ mod tests {
 
     #[test]
     fn unreadable_paths() {
-        for path in ["/a%", "/a%4", "/a%zz", "/%u002e", "/a%00", "/a%2500", "/a%25%30%30", "/a\0"] {
+        for path in [
+            "/a%",
+            "/a%4",
+            "/a%zz",
+            "/%u002e",
+            "/a%00",
+            "/a%2500",
+            "/a%25%30%30",
+            "/a\0",
+        ] {
             assert!(!is_readable(path), "{path:?}");
         }
         for path in ["/a", "/a%41", "/a%2f", "/a%25", "/a%2541"] {

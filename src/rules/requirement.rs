@@ -178,9 +178,15 @@ mod tests {
         let any = || Condition::GroupsAny(vec!["admin".into(), "ops".into()]);
         let all = || Condition::GroupsAll(vec!["staff".into(), "oncall".into()]);
         assert_eq!(check(any(), json!({}), &["ops"]), Ok(()));
-        assert_eq!(check(any(), json!({}), &["staff"]), Err("groups_any".into()));
+        assert_eq!(
+            check(any(), json!({}), &["staff"]),
+            Err("groups_any".into())
+        );
         assert_eq!(check(all(), json!({}), &["staff", "oncall"]), Ok(()));
-        assert_eq!(check(all(), json!({}), &["staff"]), Err("groups_all".into()));
+        assert_eq!(
+            check(all(), json!({}), &["staff"]),
+            Err("groups_all".into())
+        );
         let either = || {
             Condition::AnyOf(vec![
                 Requirement::new(vec![all()]),
@@ -189,7 +195,10 @@ mod tests {
         };
         assert_eq!(check(either(), json!({}), &["admin"]), Ok(()));
         assert_eq!(check(either(), json!({}), &["oncall", "staff"]), Ok(()));
-        assert_eq!(check(either(), json!({}), &["oncall"]), Err("any_of".into()));
+        assert_eq!(
+            check(either(), json!({}), &["oncall"]),
+            Err("any_of".into())
+        );
     }
 
     #[test]
