@@ -150,7 +150,16 @@ fn rule(field: &str, raw: RawRule, groups_known: bool) -> Result<Rule, ConfigErr
             format!("{name:?} is reserved (it names the {name} rule in counters and logs)"),
         ));
     }
-    let paths = list(field, "paths", raw.paths, |p| PathPattern::parse(p))?;
+    // Folded once here, so that a reading without upper case is its own
+    // folded reading (`route` skips folding those).
+    let ignore_case = raw.ignore_case;
+    let paths = list(field, "paths", raw.paths, |p| {
+        PathPattern::parse(&if ignore_case {
+            p.to_ascii_lowercase()
+        } else {
+            p.to_owned()
+        })
+    })?;
     let methods = list(field, "methods", raw.methods, |m| MethodName::parse(m))?;
     let hosts = list(field, "hosts", raw.hosts, |h| HostPattern::parse(h))?;
     let action = match (raw.allow, raw.require) {

@@ -283,7 +283,9 @@ impl AccessRules {
         Ok(combined.decision(self))
     }
 
-    /// One reading, and its case-folded twin when a rule ignores case.
+    /// One reading, and its case-folded twin when a rule ignores case
+    /// (`ignore_case` rules' patterns are lower case, so a reading without
+    /// upper case is its own twin).
     fn route_reading(&self, request: &Request<'_>, reading: &str, combined: &mut Combined) {
         combined.add(self.first_match(request, reading, false));
         if self.any_ignore_case && reading.bytes().any(|b| b.is_ascii_uppercase()) {

@@ -12,6 +12,9 @@
 //! 5. remove dot segments;
 //! 6. merge repeated slashes.
 //!
+//! One addition to issue 12's list: slashes are also merged before dot
+//! segments are removed, as nginx reads paths.
+//!
 //! Case folding (for rules with `ignore_case`) is applied while matching,
 //! not here: see `PathPattern::matches_ignoring_case`.
 
@@ -75,10 +78,14 @@ pub fn readings(path: &str) -> Vec<String> {
         add(once, &mut all);
         add(twice, &mut all);
     }
-    let steps: [fn(&str) -> String; 5] = [
+    // Merging slashes also before dot segments are removed: nginx does
+    // (`/public//../admin` is `/admin` to it, `/public/admin` in the
+    // issue's order). More readings can only make a decision stricter.
+    let steps: [fn(&str) -> String; 6] = [
         decode_slashes,
         backslash_as_slash,
         cut_parameters,
+        merge_slashes,
         remove_dot_segments,
         merge_slashes,
     ];
@@ -234,6 +241,10 @@ mod tests {
         assert!(readings("\\a\\..\\admin").contains(&"/admin".to_owned()));
         // Decoding `%2f` happens before dot segments are removed.
         assert!(readings("/a/..%2fadmin").contains(&"/admin".to_owned()));
+        // Slashes merged before and after dot segments are removed.
+        let both = readings("/public//../admin");
+        assert!(both.contains(&"/admin".to_owned()), "{both:?}");
+        assert!(both.contains(&"/public/admin".to_owned()), "{both:?}");
     }
 
     #[test]
