@@ -57,7 +57,10 @@ fn route(
     }
 }
 
-fn expect(rules: &AccessRules, cases: &[(&str, &str, &str, Option<(Access, &[&str])>)]) {
+/// (method, authority, path, expected access and deciding rules; `None`: unreadable)
+type Case<'a> = (&'a str, &'a str, &'a str, Option<(Access, &'a [&'a str])>);
+
+fn expect(rules: &AccessRules, cases: &[Case<'_>]) {
     let mut wrong = Vec::new();
     for &(method, authority, path, ref expected) in cases {
         let got = route(rules, method, authority, path);
@@ -388,7 +391,15 @@ fn requirements_against_users() {
     let c = issue_config();
     let reports = "reports.example.com";
     // (method, authority, path, token claims, user-service groups, result)
-    let cases: &[(&str, &str, &str, Value, &[&str], Result<(), (&str, &str)>)] = &[
+    type UserCase<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Value,
+        &'a [&'a str],
+        Result<(), (&'a str, &'a str)>,
+    );
+    let cases: &[UserCase<'_>] = &[
         (
             "GET",
             HOST,

@@ -160,8 +160,8 @@ fn rule(field: &str, raw: RawRule, groups_known: bool) -> Result<Rule, ConfigErr
             p.to_owned()
         })
     })?;
-    let methods = list(field, "methods", raw.methods, |m| MethodName::parse(m))?;
-    let hosts = list(field, "hosts", raw.hosts, |h| HostPattern::parse(h))?;
+    let methods = list(field, "methods", raw.methods, MethodName::parse)?;
+    let hosts = list(field, "hosts", raw.hosts, HostPattern::parse)?;
     let action = match (raw.allow, raw.require) {
         (Some(allow), None) => Action::Allow(allow),
         (None, Some(require)) => Action::Require(requirement(
