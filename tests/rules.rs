@@ -122,10 +122,7 @@ fn paths_read_two_ways_never_escape_the_admin_rule() {
         let claims = Map::new();
         let groups = c.access.groups(&claims, ["staff"]);
         assert_eq!(
-            decision.check(&Subject {
-                groups: &groups,
-                claims: &claims
-            }),
+            decision.check(&Subject::new(&groups, &claims)),
             Err(Unmet {
                 rule: "admin",
                 requirement: "require.groups_any".into()
@@ -537,10 +534,7 @@ fn requirements_against_users() {
         let token = claims(token.clone());
         let decision = c.access.route(method, authority, Some(path)).unwrap();
         let groups = c.access.groups(&token, user.iter().copied());
-        let got = decision.check(&Subject {
-            groups: &groups,
-            claims: &token,
-        });
+        let got = decision.check(&Subject::new(&groups, &token));
         let expected = expected.map_err(|(rule, requirement)| Unmet {
             rule,
             requirement: requirement.to_owned(),

@@ -33,12 +33,21 @@ pub struct ClaimValues {
     pub accepted: Vec<String>,
 }
 
-/// What a requirement is checked against: the verified user.
+/// What a requirement is checked against: the verified user. Built with
+/// `Subject::new`, so that later sources (an access token's scopes, the
+/// user service's permissions) are more fields, set by more constructors.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Subject<'s> {
     pub groups: &'s Groups<'s>,
     /// The verified token's payload.
     pub claims: &'s Map<String, Value>,
+}
+
+impl<'s> Subject<'s> {
+    pub fn new(groups: &'s Groups<'s>, claims: &'s Map<String, Value>) -> Self {
+        Subject { groups, claims }
+    }
 }
 
 impl Requirement {
