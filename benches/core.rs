@@ -303,9 +303,11 @@ fn bench_rules(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wal
                 assert_eq!(decision.access(), access);
                 if decision.access() == Access::Require {
                     let groups = config.access.groups(&claims, []);
-                    decision.check(&Subject::new(&groups, &claims)).unwrap();
+                    decision
+                        .check(&config.access, &Subject::new(&groups, &claims))
+                        .unwrap();
                 }
-                black_box(decision.rule_name())
+                black_box(decision.rule_name(&config.access))
             })
         });
     }

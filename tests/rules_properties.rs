@@ -249,7 +249,7 @@ proptest! {
         }
         // Ambiguous paths are never let through by a loose rule.
         if paths::is_ambiguous(&request) && decision.access() <= Access::Optional {
-            prop_assert_eq!(decision.rule_name(), "default");
+            prop_assert_eq!(decision.rule_name(&rules), "default");
         }
     }
 

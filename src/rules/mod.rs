@@ -250,12 +250,12 @@ impl AccessRules {
     /// included or not), `None` when it is not UTF-8; `authority` is
     /// `:authority`; `method` is `:method`. `Err` only when unreadable
     /// paths are refused (see `refuse_unreadable`).
-    pub fn route<'r>(
-        &'r self,
+    pub fn route(
+        &self,
         method: &str,
         authority: &str,
         request_path: Option<&str>,
-    ) -> Result<RouteDecision<'r>, UnreadablePath> {
+    ) -> Result<RouteDecision, UnreadablePath> {
         let request = Request {
             method,
             host: request_host(authority),
@@ -360,26 +360,27 @@ impl Combined {
         }
     }
 
-    fn decision(self, rules: &AccessRules) -> RouteDecision<'_> {
+    fn decision(self, rules: &AccessRules) -> RouteDecision {
         let (access, first) = self
             .decided
             .unwrap_or((rules.default_access(), rules.rules.len().saturating_sub(1)));
         RouteDecision {
-            rules,
             access,
-            first,
-            more: self.more,
+            first: RuleId(first),
+            more: self.more.into_iter().map(RuleId).collect(),
         }
     }
 }
 
-/// What a request needs, and the rule(s) that decided it.
+/// What a request needs, and the rule(s) that decided it. Owns no borrow,
+/// so a request paused for a key or the user service can keep it; names
+/// and requirements are looked up in the `AccessRules` it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteDecision<'r> {
-    rules: &'r AccessRules,
+pub struct RouteDecision {
     access: Access,
-    first: usize,
-    more: Vec<usize>,
+    first: RuleId,
+    /// Further deciding rules, only for `Require` (all their requirements apply).
+    more: Vec<RuleId>,
 }
 
 /// A requirement that did not hold: which rule, which condition
@@ -396,46 +397,48 @@ impl fmt::Display for Unmet<'_> {
     }
 }
 
-impl<'r> RouteDecision<'r> {
+impl RouteDecision {
     pub fn access(&self) -> Access {
         self.access
     }
 
     /// The deciding rules: one, or for `Require` every rule whose
-    /// requirement applies (first the one found first).
+    /// requirement applies (the one found first, first).
     pub fn rule_ids(&self) -> impl Iterator<Item = RuleId> + '_ {
-        std::iter::once(self.first)
-            .chain(self.more.iter().copied())
-            .map(RuleId)
+        std::iter::once(self.first).chain(self.more.iter().copied())
     }
 
     /// The name of the (first) deciding rule: for logs and access logs.
-    pub fn rule_name(&self) -> &'r str {
-        self.rules
-            .rules
-            .get(self.first)
+    pub fn rule_name<'r>(&self, rules: &'r AccessRules) -> &'r str {
+        rules
+            .rule(self.first)
             .map_or(DEFAULT_RULE_NAME, |r| r.name.as_str())
     }
 
-    pub fn rule_names(&self) -> impl Iterator<Item = &'r str> + '_ {
-        let rules = self.rules;
+    /// Every deciding rule's name (for per-rule counters).
+    pub fn rule_names<'r>(&self, rules: &'r AccessRules) -> Vec<&'r str> {
         self.rule_ids()
-            .filter_map(move |id| rules.rule(id))
+            .filter_map(|id| rules.rule(id))
             .map(|r| r.name.as_str())
+            .collect()
     }
 
     /// Whether the verified `subject` may pass. Only `Require` checks
     /// anything; `Deny` never passes (the flow refuses it before any token
     /// is read; this keeps a misuse closed).
-    pub fn check(&self, subject: &Subject<'_>) -> Result<(), Unmet<'r>> {
+    pub fn check<'r>(
+        &self,
+        rules: &'r AccessRules,
+        subject: &Subject<'_>,
+    ) -> Result<(), Unmet<'r>> {
         if self.access == Access::Deny {
             return Err(Unmet {
-                rule: self.rule_name(),
+                rule: self.rule_name(rules),
                 requirement: "allow: deny".to_owned(),
             });
         }
         for id in self.rule_ids() {
-            let Some(rule) = self.rules.rule(id) else {
+            let Some(rule) = rules.rule(id) else {
                 continue;
             };
             if let Action::Require(requirement) = &rule.action {
