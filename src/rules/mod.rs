@@ -233,6 +233,13 @@ impl AccessRules {
     }
 
     /// The claims that hold groups (`groups_claim`).
+    /// Whether the configuration uses authorization beyond `exempt_paths`
+    /// and `allow_missing` (`rules`, an explicit `default_rule`,
+    /// `groups_claim`).
+    pub fn uses_authorization(&self) -> bool {
+        self.refuse_unreadable || !self.groups_claims.is_empty()
+    }
+
     pub fn groups_claims(&self) -> &[String] {
         &self.groups_claims
     }
