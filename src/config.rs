@@ -5,6 +5,7 @@
 //! "unable to create filter" log line knows what to fix.
 
 mod headers;
+mod rules;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -12,6 +13,7 @@ mod validate;
 pub use headers::{HeaderNames, HeaderRole};
 
 use crate::paths::ExemptPaths;
+use crate::rules::{AccessRules, Allow};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,7 +27,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError {
             field: field.into(),
             message: message.into(),
@@ -122,6 +124,9 @@ pub struct Config {
     /// rename must not see a client's copy), plus the ALB's headers and
     /// `token_header` (after the token is read) with `strip_alb_headers`.
     pub strip_names: Vec<String>,
+    /// The route rules (`rules`, `default_rule`, `groups_claim`, with
+    /// `exempt_paths` and `allow_missing` folded in), compiled once.
+    pub access: AccessRules,
 }
 
 /// The headers an ALB adds; forwarded unless `strip_alb_headers`.
@@ -185,6 +190,9 @@ struct RawConfig {
     #[serde(default)]
     signature_backend: SignatureBackend,
     user_service: Option<RawUserService>,
+    groups_claim: Option<OneOrMany>,
+    default_rule: Option<Allow>,
+    rules: Option<Vec<rules::RawRule>>,
 }
 
 /// Parses and validates the filter configuration.

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod json;
 pub mod keys;
 pub mod paths;
+pub mod rules;
 pub mod shared_cache;
 pub mod signature_backend;
 pub mod token;

@@ -16,34 +16,9 @@ impl ExemptPaths {
     pub fn new(patterns: &[String]) -> Result<Self, (usize, String)> {
         let mut paths = ExemptPaths::default();
         for (i, pattern) in patterns.iter().enumerate() {
-            if !pattern.starts_with('/') {
-                return Err((i, format!("{pattern:?} must start with '/'")));
-            }
-            let (body, is_prefix) = match pattern.strip_suffix('*') {
-                Some(body) => (body, true),
-                None => (pattern.as_str(), false),
-            };
-            if body.contains('*') {
-                return Err((i, format!("{pattern:?}: '*' is only allowed at the end")));
-            }
-            if body.contains(['?', '#', '%', '\\']) || body.chars().any(char::is_whitespace) {
-                return Err((
-                    i,
-                    format!(
-                        "{pattern:?} must be a plain path (no query, '#', '%', '\\' or spaces)"
-                    ),
-                ));
-            }
-            if !is_normalized(body) {
-                return Err((
-                    i,
-                    format!("{pattern:?} must not contain '.' or '..' segments"),
-                ));
-            }
-            if is_prefix {
-                paths.prefixes.push(body.to_owned());
-            } else {
-                paths.exact.push(body.to_owned());
+            match PathPattern::parse(pattern).map_err(|msg| (i, msg))? {
+                PathPattern::Prefix(body) => paths.prefixes.push(body),
+                PathPattern::Exact(body) => paths.exact.push(body),
             }
         }
         Ok(paths)
@@ -53,26 +28,99 @@ impl ExemptPaths {
         self.exact.is_empty() && self.prefixes.is_empty()
     }
 
+    /// The patterns, for the leading `anyone` rule they make.
+    pub fn patterns(&self) -> Vec<PathPattern> {
+        let exact = self.exact.iter().cloned().map(PathPattern::Exact);
+        let prefixes = self.prefixes.iter().cloned().map(PathPattern::Prefix);
+        exact.chain(prefixes).collect()
+    }
+
     /// Whether the request `:path` (query string included or not) is exempt.
     pub fn is_exempt(&self, request_path: &str) -> bool {
-        if self.is_empty() {
-            return false;
-        }
-        // A fragment never belongs in a request path; where one appears,
-        // someone is playing games.
-        if request_path.contains('#') {
+        if self.is_empty() || is_ambiguous(request_path) {
             return false;
         }
         let path = match request_path.find('?') {
             Some(end) => &request_path[..end],
             None => request_path,
         };
-        if !path.starts_with('/') || !is_unambiguous(path) {
-            return false;
-        }
         self.exact.iter().any(|e| e == path)
             || self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
     }
+}
+
+/// One path pattern, as `exempt_paths` and a rule's `paths` write it: an
+/// exact path, or a prefix (`/static/*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPattern {
+    Exact(String),
+    /// The prefix without its `*`.
+    Prefix(String),
+}
+
+impl PathPattern {
+    /// Validates one pattern; the error says why it is refused.
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        if !pattern.starts_with('/') {
+            return Err(format!("{pattern:?} must start with '/'"));
+        }
+        let (body, is_prefix) = match pattern.strip_suffix('*') {
+            Some(body) => (body, true),
+            None => (pattern, false),
+        };
+        if body.contains('*') {
+            return Err(format!("{pattern:?}: '*' is only allowed at the end"));
+        }
+        if body.contains(['?', '#', '%', '\\']) || body.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "{pattern:?} must be a plain path (no query, '#', '%', '\\' or spaces)"
+            ));
+        }
+        if !is_normalized(body) {
+            return Err(format!("{pattern:?} must not contain '.' or '..' segments"));
+        }
+        let body = body.to_owned();
+        Ok(if is_prefix {
+            PathPattern::Prefix(body)
+        } else {
+            PathPattern::Exact(body)
+        })
+    }
+
+    /// Whether `path` (no query) matches, byte for byte.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Exact(exact) => exact == path,
+            PathPattern::Prefix(prefix) => path.starts_with(prefix.as_str()),
+        }
+    }
+
+    /// Whether `path` matches ignoring ASCII case: the case-folded reading,
+    /// compared without folding (and so without allocating) a copy.
+    pub fn matches_ignoring_case(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Exact(exact) => exact.eq_ignore_ascii_case(path),
+            PathPattern::Prefix(prefix) => path
+                .as_bytes()
+                .get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes())),
+        }
+    }
+}
+
+/// What today's exempt-path check refuses to read: a fragment (never part
+/// of a request path; where one appears, someone is playing games), a path
+/// not starting with `/`, or one some upstream normalisation could move
+/// (see `is_unambiguous`). `request_path` may include the query.
+pub fn is_ambiguous(request_path: &str) -> bool {
+    if request_path.contains('#') {
+        return true;
+    }
+    let path = match request_path.find('?') {
+        Some(end) => &request_path[..end],
+        None => request_path,
+    };
+    !path.starts_with('/') || !is_unambiguous(path)
 }
 
 /// A path is unambiguous when no upstream normalisation can move it: no dot

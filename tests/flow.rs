@@ -662,3 +662,24 @@ fn a_reconfiguration_keeps_paused_requests_answered() {
     w.answer(w.host.key_calls()[0], key_answer(), NOW);
     assert_eq!(w.status(1), 200);
 }
+
+#[test]
+fn authorization_settings_are_refused_until_the_flow_enforces_them() {
+    let base = format!(r#""region":"us-east-1","alb_arns":["{ARN}"]"#);
+    for extra in [
+        r#""rules":[{"name":"admin","paths":["/admin/*"],"allow":"deny"}]"#,
+        r#""default_rule":"authenticated""#,
+        r#""groups_claim":"custom:groups""#,
+    ] {
+        let json = format!("{{{base},{extra}}}");
+        let err = alb_oidc::flow::load_config(json.as_bytes()).unwrap_err();
+        assert_eq!(err.field, "rules", "{extra}");
+    }
+    for extra in [r#""exempt_paths":["/healthz"]"#, r#""allow_missing":true"#] {
+        let json = format!("{{{base},{extra}}}");
+        assert!(
+            alb_oidc::flow::load_config(json.as_bytes()).is_ok(),
+            "{extra}"
+        );
+    }
+}

@@ -48,8 +48,9 @@ fn dispatch(cmd: Cmd) -> Result<()> {
 }
 
 #[cfg(feature = "check-config")]
-/// Runs the filter's real configuration parser (`alb_oidc::config::parse`),
-/// so a config is refused here exactly when Envoy would refuse it.
+/// Loads the configuration exactly as the filter does
+/// (`alb_oidc::flow::load_config`), so a config is refused here exactly when
+/// Envoy would refuse it.
 fn check_config_cmd(args: CheckConfigArgs) -> Result<()> {
     let source = args.file.unwrap_or_else(|| "-".to_owned());
     let bytes = if source == "-" {
@@ -61,7 +62,7 @@ fn check_config_cmd(args: CheckConfigArgs) -> Result<()> {
     } else {
         std::fs::read(&source).map_err(|e| Error::io_path("reading", Path::new(&source), e))?
     };
-    let config = alb_oidc::config::parse(&bytes).map_err(|e| Error::Invalid(e.to_string()))?;
+    let config = alb_oidc::flow::load_config(&bytes).map_err(|e| Error::Invalid(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -263,6 +263,212 @@ fn refusals() -> Vec<Refusal> {
             "user_service.revalidate_s",
         ),
         r(
+            "groups claim empty",
+            with(r#""groups_claim":"""#),
+            "groups_claim",
+        ),
+        r(
+            "groups claim list empty",
+            with(r#""groups_claim":[]"#),
+            "groups_claim",
+        ),
+        r(
+            "second groups claim empty",
+            with(r#""groups_claim":["custom:groups",""]"#),
+            "groups_claim[1]",
+        ),
+        r(
+            "groups claim a number",
+            with(r#""groups_claim":1"#),
+            "groups_claim",
+        ),
+        r(
+            "unknown default rule",
+            with(r#""default_rule":"open""#),
+            "default_rule",
+        ),
+        r(
+            "default rule require",
+            with(r#""default_rule":"require""#),
+            "default_rule",
+        ),
+        r(
+            "default rule with allow_missing",
+            with(r#""default_rule":"authenticated","allow_missing":true"#),
+            "default_rule",
+        ),
+        r("rules empty", with(r#""rules":[]"#), "rules"),
+        r("rules not a list", with(r#""rules":{}"#), "rules"),
+        r(
+            "rule without name",
+            with(r#""rules":[{"allow":"anyone"}]"#),
+            "rules[0].name",
+        ),
+        r(
+            "rule name with a space",
+            with(r#""rules":[{"name":"a b","allow":"anyone"}]"#),
+            "rules[0].name",
+        ),
+        r(
+            "rule name too long",
+            with(&format!(
+                r#""rules":[{{"name":"{}","allow":"anyone"}}]"#,
+                "a".repeat(65)
+            )),
+            "rules[0].name",
+        ),
+        r(
+            "rule name empty",
+            with(r#""rules":[{"name":"","allow":"anyone"}]"#),
+            "rules[0].name",
+        ),
+        r(
+            "rule name reserved for the default",
+            with(r#""rules":[{"name":"default","allow":"anyone"}]"#),
+            "rules[0].name",
+        ),
+        r(
+            "rule name reserved for exempt paths",
+            with(r#""rules":[{"name":"exempt_paths","allow":"anyone"}]"#),
+            "rules[0].name",
+        ),
+        r(
+            "rule name twice",
+            with(r#""rules":[{"name":"a","allow":"anyone"},{"name":"a","allow":"deny"}]"#),
+            "rules[1].name",
+        ),
+        r(
+            "unknown rule field",
+            with(r#""rules":[{"name":"a","allow":"anyone","path":["/x"]}]"#),
+            "rules[0].path",
+        ),
+        r(
+            "unknown allow value",
+            with(r#""rules":[{"name":"a","allow":"everyone"}]"#),
+            "rules[0].allow",
+        ),
+        r(
+            "allow and require",
+            with(
+                r#""rules":[{"name":"a","allow":"anyone","require":{"groups_any":["x"]}}],"groups_claim":"g""#,
+            ),
+            "rules[0]",
+        ),
+        r(
+            "neither allow nor require",
+            with(r#""rules":[{"name":"a","paths":["/x"]}]"#),
+            "rules[0]",
+        ),
+        r(
+            "rule paths empty",
+            with(r#""rules":[{"name":"a","paths":[],"allow":"deny"}]"#),
+            "rules[0].paths",
+        ),
+        r(
+            "rule path relative",
+            with(r#""rules":[{"name":"a","paths":["/x","admin/*"],"allow":"deny"}]"#),
+            "rules[0].paths[1]",
+        ),
+        r(
+            "rule path with dot segment",
+            with(r#""rules":[{"name":"a","paths":["/a/../b"],"allow":"deny"}]"#),
+            "rules[0].paths[0]",
+        ),
+        r(
+            "rule methods empty",
+            with(r#""rules":[{"name":"a","methods":[],"allow":"deny"}]"#),
+            "rules[0].methods",
+        ),
+        r(
+            "rule method not a token",
+            with(r#""rules":[{"name":"a","methods":["GET","PO ST"],"allow":"deny"}]"#),
+            "rules[0].methods[1]",
+        ),
+        r(
+            "rule hosts empty",
+            with(r#""rules":[{"name":"a","hosts":[],"allow":"deny"}]"#),
+            "rules[0].hosts",
+        ),
+        r(
+            "rule host with port",
+            with(r#""rules":[{"name":"a","hosts":["a.example.com:443"],"allow":"deny"}]"#),
+            "rules[0].hosts[0]",
+        ),
+        r(
+            "rule host wildcard inside",
+            with(r#""rules":[{"name":"a","hosts":["a.*.com"],"allow":"deny"}]"#),
+            "rules[0].hosts[0]",
+        ),
+        r(
+            "ignore_case as string",
+            with(r#""rules":[{"name":"a","ignore_case":"yes","allow":"deny"}]"#),
+            "rules[0].ignore_case",
+        ),
+        r(
+            "empty requirement",
+            with(r#""rules":[{"name":"a","require":{}}]"#),
+            "rules[0].require",
+        ),
+        r(
+            "unknown requirement",
+            with(r#""rules":[{"name":"a","require":{"scopes_any":["x"]}}]"#),
+            "rules[0].require.scopes_any",
+        ),
+        r(
+            "groups_any empty",
+            with(r#""groups_claim":"g","rules":[{"name":"a","require":{"groups_any":[]}}]"#),
+            "rules[0].require.groups_any",
+        ),
+        r(
+            "groups_all empty",
+            with(r#""groups_claim":"g","rules":[{"name":"a","require":{"groups_all":[]}}]"#),
+            "rules[0].require.groups_all",
+        ),
+        r(
+            "group name with a comma",
+            with(
+                r#""groups_claim":"g","rules":[{"name":"a","require":{"groups_any":["x","a,b"]}}]"#,
+            ),
+            "rules[0].require.groups_any[1]",
+        ),
+        r(
+            "groups without a source",
+            with(r#""rules":[{"name":"a","require":{"groups_any":["admin"]}}]"#),
+            "rules[0].require.groups_any",
+        ),
+        r(
+            "claims empty",
+            with(r#""rules":[{"name":"a","require":{"claims":{}}}]"#),
+            "rules[0].require.claims",
+        ),
+        r(
+            "claim values empty",
+            with(r#""rules":[{"name":"a","require":{"claims":{"custom:tenant":[]}}}]"#),
+            "rules[0].require.claims.custom:tenant",
+        ),
+        r(
+            "claim value an object",
+            with(r#""rules":[{"name":"a","require":{"claims":{"custom:tenant":["acme",{}]}}}]"#),
+            "rules[0].require.claims.custom:tenant[1]",
+        ),
+        r(
+            "any_of empty",
+            with(r#""rules":[{"name":"a","require":{"any_of":[]}}]"#),
+            "rules[0].require.any_of",
+        ),
+        r(
+            "any_of with an empty requirement",
+            with(r#""rules":[{"name":"a","require":{"any_of":[{"claims":{"x":["1"]}},{}]}}]"#),
+            "rules[0].require.any_of[1]",
+        ),
+        r(
+            "nested groups empty",
+            with(
+                r#""user_service":{"cluster":"u"},"rules":[{"name":"ok","allow":"anyone"},{"name":"a","require":{"any_of":[{"groups_all":[]}]}}]"#,
+            ),
+            "rules[1].require.any_of[0].groups_all",
+        ),
+        r(
             "china without key host",
             format!(r#"{{"region":"cn-north-1","alb_arns":["{ARN}"]}}"#),
             "key_authority",

@@ -2,6 +2,7 @@
 //! error naming its field.
 
 use super::headers::header_name;
+use super::rules::{access_rules, RawAccess};
 use super::{
     Config, ConfigError, HeaderNames, HeaderRole, OneOrMany, RawConfig, RawUserService,
     UserServiceConfig, ALB_HEADERS,
@@ -45,6 +46,16 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let claim_headers = claim_headers(raw.claim_headers)?;
     distinct_header_names(&token_header, &headers, &claim_headers)?;
     let user_service = raw.user_service.map(user_service).transpose()?;
+    let access = access_rules(
+        RawAccess {
+            groups_claim: raw.groups_claim,
+            default_rule: raw.default_rule,
+            allow_missing: raw.allow_missing,
+            rules: raw.rules,
+        },
+        &exempt_paths,
+        user_service.is_some(),
+    )?;
     let strip_names = strip_names(
         &headers,
         &claim_headers,
@@ -77,6 +88,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         strip_alb_headers: raw.strip_alb_headers,
         signature_backend: raw.signature_backend,
         user_service,
+        access,
     })
 }
 

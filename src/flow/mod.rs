@@ -21,7 +21,7 @@ pub use host::{CallRequest, Counter, DispatchFailed, Host, Metrics, RequestHeade
 pub use request::{read_and_strip, RequestView};
 pub use waiting::max_wait;
 
-use crate::config::{Config, FailureMode, SignatureBackend};
+use crate::config::{Config, ConfigError, FailureMode, SignatureBackend};
 use crate::denial::Denial;
 use crate::engine::{Engine, KeyFetchResult, KeyResponse, PendingToken, Poll, TokenStep, UserStep};
 use crate::identity::Identity;
@@ -34,6 +34,23 @@ use waiting::Waiting;
 
 /// A header name and value to inject.
 type Header = (String, String);
+
+/// Parses a configuration as the filter loads it: `config::parse`, then a
+/// refusal of what this build parses but does not enforce yet. Authorization
+/// rules (`rules`, `default_rule`, `groups_claim`) are parsed and tested in
+/// `rules`, but the flow does not apply them yet; accepting them would let
+/// through every request a rule was meant to stop. The host and `alb-sim
+/// check-config` both load through here.
+pub fn load_config(bytes: &[u8]) -> Result<Config, ConfigError> {
+    let config = crate::config::parse(bytes)?;
+    if config.access.uses_authorization() {
+        return Err(ConfigError::new(
+            "rules",
+            "authorization rules (rules, default_rule, groups_claim) are not enforced by this build yet; remove them",
+        ));
+    }
+    Ok(config)
+}
 
 /// What happens to one request.
 #[derive(Debug)]

@@ -3,8 +3,7 @@
 use super::http::{apply, now_s, AuthHttp};
 use super::raw::{buffer_bytes, header_text};
 use super::worker::Worker;
-use crate::config;
-use crate::flow::{CallKind, CallResponse, Flow, Verdict};
+use crate::flow::{self, CallKind, CallResponse, Flow, Verdict};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
@@ -106,7 +105,7 @@ impl RootContext for AuthRoot {
             proxy_wasm::set_log_level(level);
         }
         let bytes = buffer_bytes(BufferType::PluginConfiguration, usize::MAX).unwrap_or_default();
-        match config::parse(&bytes) {
+        match flow::load_config(&bytes) {
             Ok(config) => {
                 let mut worker = self.worker.borrow_mut();
                 worker.configure(Flow::new(config));
