@@ -10,7 +10,7 @@ from typing import Any
 
 from bench import envoy_config as ec
 
-TITLES = {v.key: v.title for v in ec.variants()}
+TITLES = {v.key: v.title for v in [*ec.variants(), *ec.baseline_variants(ec.variants(), Path("baseline"))]}
 
 
 def med(xs: list[float]) -> float:
