@@ -19,6 +19,8 @@ class _EchoHandler(QuietHandler):
         doc = {
             "method": self.command,
             "path": self.path,
+            # the request target as sent: http.server collapses a leading `//` in `path`
+            "raw_path": self.requestline.split(" ")[1] if self.requestline.count(" ") >= 2 else self.path,
             "headers": [[k.lower(), v] for k, v in self.headers.items()],
             "body_len": len(body),
         }
@@ -60,6 +62,11 @@ class Upstream:
     @property
     def path(self) -> str:
         return self.doc["path"]
+
+    @property
+    def raw_path(self) -> str:
+        """The request target exactly as the upstream received it."""
+        return self.doc["raw_path"]
 
     def all(self, name: str) -> list[str]:
         name = name.lower()

@@ -43,8 +43,10 @@ class FilterEnvoy:
         workdir: Path | None = None,
         name: str = "envoy",
         log_level: str = "info",
+        hcm_options: dict | None = None,
     ) -> None:
         self.filter_config = filter_config
+        self.hcm_options = hcm_options  # extra HttpConnectionManager settings
         self.key_port = key_port
         self.echo_port = echo_port
         self.wasm_path = wasm_path
@@ -64,6 +66,7 @@ class FilterEnvoy:
             self.port,
             routes=[bs.route_to_cluster("echo")],
             http_filters=[bs.wasm_filter("alb_oidc", self.wasm_path, self.filter_config)],
+            hcm_options=self.hcm_options,
         )
         clusters = [bs.static_cluster("echo", self.echo_port), bs.static_cluster(self.key_cluster, self.key_port)]
         return bs.bootstrap(admin_port=free_port(), listeners=[listener], clusters=clusters)
