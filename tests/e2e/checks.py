@@ -6,6 +6,7 @@ import base64
 import uuid
 from typing import Any
 
+from configs import alb_header_spellings
 from envoykit.client import Response
 from envoykit.echo import EchoServer, Upstream
 from filter_envoy import FilterEnvoy
@@ -135,3 +136,14 @@ def headers_named(up: Upstream, names: list[str]) -> list[tuple[str, str]]:
     as `-`, is one of `names`."""
     want = {n.lower().replace("_", "-") for n in names}
     return [(k, v) for k, v in up.doc["headers"] if k.lower().replace("_", "-") in want]
+
+
+def alb_spellings(
+    value: str = "unverified", token_header: str = "x-amzn-oidc-data", with_token: bool = True
+) -> list[tuple[str, str]]:
+    """Every ALB header in every spelling, each copy with its own value.
+    Without `with_token`, no copy that Envoy reads as the token header itself
+    (which would make a request carry a token): its `_` spellings stay."""
+    names = [token_header, "x-amzn-oidc-identity", "x-amzn-oidc-accesstoken"]
+    out = [(n, f"{value}-{i}") for h in names for i, n in enumerate(alb_header_spellings(h))]
+    return [(n, v) for n, v in out if with_token or n.lower() != token_header]

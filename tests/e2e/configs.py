@@ -95,6 +95,8 @@ RULES: list[dict[str, Any]] = [
         "require": {"groups_any": ["finance"], "claims": {"custom:tenant": ["acme"]}},
     },
     {"name": "legacy", "paths": ["/old/*"], "allow": "deny"},
+    # ignore_case: the case-folded reading matches too (admin's does not)
+    {"name": "billing", "paths": ["/billing/*"], "ignore_case": True, "require": {"groups_any": ["finance"]}},
     # hosts: exact and *.suffix; a path prefix of their own keeps them apart
     {"name": "reports", "hosts": ["reports.example.com"], "paths": ["/h/*"], "allow": "deny"},
     {"name": "corp", "hosts": ["*.corp.example"], "paths": ["/h/*"], "allow": "anyone"},

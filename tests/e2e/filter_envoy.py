@@ -161,7 +161,10 @@ class FilterEnvoy:
 FILE_ACCESS_LOG_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
 
 # The filter publishes the verified username and the deciding rule as filter
-# state (proxy-wasm set_property); Envoy stores a property `P` under `wasm.P`.
+# state (proxy-wasm set_property); Envoy stores a property path `P` under the
+# key `wasm.P`, with `P` exactly as the filter passed it: one path element
+# `alb_oidc.user` gives `wasm.alb_oidc.user` (the elements of a longer path
+# would be joined with NUL bytes, not dots). Checked with Envoy 1.40.
 ACCESS_LOG_FORMAT = (
     "path=%REQ(:PATH)% status=%RESPONSE_CODE% "
     "user=%FILTER_STATE(wasm.alb_oidc.user:PLAIN)% rule=%FILTER_STATE(wasm.alb_oidc.rule:PLAIN)%\n"

@@ -30,12 +30,14 @@ from checks import (
     FORBIDDEN,
     UNAUTHORIZED,
     Deltas,
+    alb_spellings,
     assert_allowed,
     assert_refused,
     describe,
+    headers_named,
     rule_counters,
 )
-from configs import IDENTITY_HEADERS, RULE_NAMES, RULES, authz_config
+from configs import ALB_HEADERS, IDENTITY_HEADERS, RULE_NAMES, RULES, authz_config
 from filter_envoy import AccessLogEnvoy
 from tokens import Key
 
@@ -196,10 +198,11 @@ def test_optional_with_token_gets_identity(envoy_rules, minter):
 
 def test_optional_without_token_is_anonymous(envoy_rules):
     d = watch(envoy_rules, "catalog")
-    up = assert_allowed(envoy_rules, None, path=rpath("catalog"), headers=[(n, "forged") for n in IDENTITY_HEADERS])
+    forged = [(n, "forged") for n in IDENTITY_HEADERS] + alb_spellings(with_token=False)
+    up = assert_allowed(envoy_rules, None, path=rpath("catalog"), headers=forged)
     for n in IDENTITY_HEADERS:
         assert up.all(n) == [], f"{n} reached the upstream of an anonymous request: {up.all(n)}"
-    assert up.all("x-amzn-oidc-identity") == []
+    assert headers_named(up, ALB_HEADERS) == []
     d.assert_equal({"alb_oidc.rule.catalog.allowed": 1, ANONYMOUS: 1})
 
 
@@ -220,9 +223,16 @@ def test_anyone_rule_skips_authentication(envoy_rules, minter):
     not looked at, a valid one gives no identity."""
     d = watch(envoy_rules, "public")
     for token in (None, "not.a.token", minter.mint(payload={"sub": new_sub()})):
-        up = assert_allowed(envoy_rules, token, path=rpath("public"), what=f"public with {token!r:.20}")
+        up = assert_allowed(
+            envoy_rules,
+            token,
+            path=rpath("public"),
+            headers=alb_spellings(with_token=False),
+            what=f"public with {token!r:.20}",
+        )
         for n in IDENTITY_HEADERS:
             assert up.all(n) == [], n
+        assert headers_named(up, ALB_HEADERS) == [], "the ALB's headers of a request nobody verified"
     d.assert_equal({"alb_oidc.rule.public.allowed": 3, EXEMPT: 3})
 
 
@@ -450,6 +460,9 @@ TWO_WAY_PATHS: list[tuple[str, tuple[int, int, int], str]] = [
     ("/\\admin\\x", (401, 403, 200), "filter"),
     # %5c decoded and read as a slash: /public/../admin/x, then /admin/x
     ("/public/..%5cadmin/x", (401, 403, 200), "filter"),
+    # the optional rule /catalog/* on the raw path: never anonymous
+    ("/catalog/../admin/x", (401, 403, 200), "filter"),
+    ("/catalog/%2E%2E/admin/x", (401, 403, 200), "filter"),
 ]
 
 
@@ -479,6 +492,27 @@ def test_two_way_path_never_escapes_admin(envoy_rules, echo, minter, path, answe
         d.assert_equal({"alb_oidc.rule.admin.denied": 2, "alb_oidc.rule.admin.allowed": 1, DENIED_FORBIDDEN: 1}, path)
     else:
         d.assert_equal({}, path)
+
+
+# --------------------------------------------------------- ignore_case ----
+
+
+@pytest.mark.parametrize("path", ["/BILLING/", "/Billing/", "/billing/", "/bIlLiNg/"])
+def test_ignore_case_rule_matches_folded_path(envoy_rules, echo, minter, path):
+    p = path + uuid.uuid4().hex
+    d = watch(envoy_rules, "billing")
+    staff = minter.mint(payload={"custom:groups": ["staff"]})
+    assert_refused(envoy_rules, echo, staff, 403, path=p, body=FORBIDDEN, what=path)
+    assert_allowed(envoy_rules, minter.mint(payload={"custom:groups": ["finance"]}), path=p + "-ok", what=path)
+    d.assert_equal({"alb_oidc.rule.billing.denied": 1, "alb_oidc.rule.billing.allowed": 1, DENIED_FORBIDDEN: 1})
+
+
+def test_without_ignore_case_paths_are_case_sensitive(envoy_rules, minter):
+    """`/ADMIN/x` is not under the admin rule's `/admin/*` (no ignore_case):
+    the default rule (authenticated) decides."""
+    d = watch(envoy_rules, "admin", "default")
+    assert_allowed(envoy_rules, minter.mint(payload={"custom:groups": ["staff"]}), path="/ADMIN/" + uuid.uuid4().hex)
+    d.assert_equal({"alb_oidc.rule.default.allowed": 1})
 
 
 # ---------------------------------------------------------- unreadable ----

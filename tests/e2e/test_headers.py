@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from checks import IDENTITY_MISMATCH, Deltas, assert_allowed, assert_refused, headers_named, upath
+from checks import IDENTITY_MISMATCH, Deltas, alb_spellings, assert_allowed, assert_refused, headers_named, upath
 from configs import ALB_HEADERS, IDENTITY_HEADERS, alb_header_spellings, config
 from tokens import ARN
 
@@ -122,17 +122,6 @@ def test_identity_mismatch_counted_once_per_request(envoy_backend, minter):
 
 
 # ------------------------------------ the ALB's headers, nobody verified ----
-
-
-def alb_spellings(
-    value: str = "unverified", token_header: str = "x-amzn-oidc-data", with_token: bool = True
-) -> list[tuple[str, str]]:
-    """Every ALB header in every spelling, each copy with its own value.
-    Without `with_token`, no copy that Envoy reads as the token header itself
-    (which would make a request carry a token): its `_` spellings stay."""
-    names = [token_header, "x-amzn-oidc-identity", "x-amzn-oidc-accesstoken"]
-    out = [(n, f"{value}-{i}") for h in names for i, n in enumerate(alb_header_spellings(h))]
-    return [(n, v) for n, v in out if with_token or n.lower() != token_header]
 
 
 @pytest.fixture(scope="module", params=["host", "rust"])
