@@ -116,6 +116,28 @@ class Deltas:
         assert got == want, f"{what}: counter deltas {got} != expected {want}"
 
 
+class Moved:
+    """Every filter counter at once: `m = Moved(envoy)`, traffic, then
+    `m.assert_moved({...})`: exactly the named counters moved, by exactly
+    that much (names from `alb_oidc.` on, whatever prefix Envoy adds)."""
+
+    def __init__(self, envoy: FilterEnvoy) -> None:
+        self.envoy = envoy
+        self.before = self._snapshot()
+
+    def _snapshot(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for name, value in self.envoy.stats().items():
+            short = name[name.index("alb_oidc.") :] if "alb_oidc." in name else name
+            out[short] = out.get(short, 0) + value
+        return out
+
+    def assert_moved(self, expected: dict[str, int], what: str = "") -> None:
+        after = self._snapshot()
+        moved = {k: v - self.before.get(k, 0) for k, v in after.items() if v != self.before.get(k, 0)}
+        assert moved == expected, f"{what}: counters moved {moved} != expected {expected}"
+
+
 def rule_counters(*names: str) -> list[str]:
     """The per-rule counters of `names`: alb_oidc.rule.<name>.allowed/denied."""
     return [f"alb_oidc.rule.{n}.{outcome}" for n in names for outcome in ("allowed", "denied")]

@@ -30,6 +30,7 @@ from checks import (
     FORBIDDEN,
     UNAUTHORIZED,
     Deltas,
+    Moved,
     alb_spellings,
     assert_allowed,
     assert_refused,
@@ -251,10 +252,11 @@ def test_allow_deny_rule(envoy_rules, echo, minter):
         minter.mint(payload={"sub": new_sub()}),
         minter.mint(payload={"custom:groups": ["admin"]}),
     ]
-    d = watch(envoy_rules, "legacy")
+    m = Moved(envoy_rules)
     for token in tokens:
         assert_refused(envoy_rules, echo, token, 403, path=rpath("legacy"), body=FORBIDDEN, what=f"{token!r:.20}")
-    d.assert_equal({"alb_oidc.rule.legacy.denied": len(tokens), DENIED_BY_RULE: len(tokens)})
+    # no token was looked at: no cache, key or token-refusal counter moved
+    m.assert_moved({"alb_oidc.rule.legacy.denied": len(tokens), DENIED_BY_RULE: len(tokens)})
 
 
 # --------------------------------------------------------- default_rule ----
