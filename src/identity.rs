@@ -15,6 +15,11 @@ pub struct Identity {
     /// The verified `sub`, which the ALB also sends unsigned as
     /// `x-amzn-oidc-identity`.
     pub sub: Option<String>,
+    /// The token's groups (`groups_claim`), sorted, each once.
+    pub groups: Vec<String>,
+    /// `x-auth-groups` for these groups alone (no user-service groups):
+    /// built once per token, not per request.
+    pub groups_header: Option<(String, String)>,
     /// The verified payload JSON, as signed (sent to the user service).
     pub claims_json: String,
     /// Header name and value pairs, in injection order.
@@ -75,11 +80,26 @@ pub fn build(
     if let (false, Some(sub)) = (config.strip_alb_headers, &sub) {
         headers.push((ALB_IDENTITY_HEADER.to_owned(), sub.clone()));
     }
+    let (groups, dropped) = config.access.token_groups(payload);
+    if dropped > 0 {
+        log::info!(
+            "alb-oidc: dropped {dropped} group name(s) of {:?} from groups_claim (a comma or control character, or not a string)",
+            claims.username
+        );
+    }
+    let groups_header = (!groups.is_empty()).then(|| {
+        (
+            config.headers.get(HeaderRole::Groups).to_owned(),
+            groups.join(","),
+        )
+    });
     Identity {
         username: claims.username.clone(),
         claims,
         payload: payload.clone(),
         sub,
+        groups,
+        groups_header,
         claims_json: String::from_utf8_lossy(payload_json).into_owned(),
         headers,
     }

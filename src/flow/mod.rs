@@ -26,7 +26,7 @@ use crate::denial::Denial;
 use crate::engine::{Engine, KeyFetchResult, KeyResponse, PendingToken, Poll, TokenStep, UserStep};
 use crate::identity::Identity;
 use crate::keys::PublicKey;
-use crate::rules::{Access, RouteDecision, RuleId, Subject, UnreadablePath};
+use crate::rules::{Access, Groups, RouteDecision, RuleId, Subject, UnreadablePath};
 use crate::users::UserAnswer;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -56,7 +56,7 @@ pub enum Verdict {
     Allow {
         identity: Rc<Identity>,
         user: Option<Rc<UserAnswer>>,
-        groups: Option<Header>,
+        groups: GroupsHeader,
         rule: RuleId,
     },
     /// Answer locally with the denial's status. `user` is set when the
@@ -95,7 +95,10 @@ impl Verdict {
                     Some(UserAnswer::Allowed(user)) => user.headers.as_slice(),
                     _ => none,
                 },
-                groups.as_ref(),
+                match groups {
+                    GroupsHeader::OfToken => identity.groups_header.as_ref(),
+                    GroupsHeader::Union(header) => Some(header),
+                },
             ),
             _ => (none, none, None),
         };
@@ -119,6 +122,15 @@ impl Verdict {
             _ => None,
         }
     }
+}
+
+/// Where `x-auth-groups` comes from.
+#[derive(Debug)]
+pub enum GroupsHeader {
+    /// The token's groups alone: the identity's ready-made header, if any.
+    OfToken,
+    /// The token's and the user service's groups.
+    Union(Header),
 }
 
 /// A routed request on its way through the flow: how it was routed, and
@@ -360,11 +372,12 @@ impl Flow {
             Some(UserAnswer::Allowed(allowed)) => allowed.groups.as_slice(),
             _ => &[],
         };
-        let groups = access.groups(&identity.payload, user_groups.iter().map(String::as_str));
+        let groups =
+            Groups::with_user_groups(&identity.groups, user_groups.iter().map(String::as_str));
         if groups.dropped() > 0 {
             host.count(Counter::GroupsDropped);
             log::info!(
-                "alb-oidc: dropped {} group name(s) of {:?} (a comma or control character, or not a string)",
+                "alb-oidc: dropped {} group name(s) of {:?} from the user service (a comma or control character)",
                 groups.dropped(),
                 identity.username
             );
@@ -380,11 +393,17 @@ impl Flow {
         }
         match decision.check(access, &Subject::new(&groups, &identity.payload)) {
             Ok(()) => {
-                let groups = groups.header_value().map(|value| {
-                    (
+                // Without user-service groups the union is the token's,
+                // whose header the identity already holds.
+                let groups = match user_groups.is_empty() {
+                    true => None,
+                    false => groups.header_value(),
+                }
+                .map_or(GroupsHeader::OfToken, |value| {
+                    GroupsHeader::Union((
                         self.config.headers.get(HeaderRole::Groups).to_owned(),
                         value,
-                    )
+                    ))
                 });
                 Verdict::Allow {
                     identity,

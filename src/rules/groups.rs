@@ -52,6 +52,28 @@ impl<'a> Groups<'a> {
         groups
     }
 
+    /// The union of groups already collected from a token (sorted, each
+    /// once, as `collect` leaves them) and `user_groups`. Without user
+    /// groups nothing is sorted again: the common case on every request.
+    pub fn with_user_groups(
+        token_groups: &'a [String],
+        user_groups: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let mut groups = Groups {
+            names: token_groups.iter().map(String::as_str).collect(),
+            dropped: 0,
+        };
+        let before = groups.names.len();
+        for name in user_groups {
+            groups.add(name);
+        }
+        if groups.names.len() != before {
+            groups.names.sort_unstable();
+            groups.names.dedup();
+        }
+        groups
+    }
+
     fn add(&mut self, name: &'a str) {
         if name.is_empty() {
             return;
@@ -123,6 +145,17 @@ mod tests {
             Some("Domain Admins,admin,ops,staff,zeta")
         );
         assert!(g.contains("Domain Admins") && !g.contains("ignored") && !g.contains("Domain"));
+    }
+
+    #[test]
+    fn token_groups_joined_with_the_user_service() {
+        let token = ["admin".to_owned(), "staff".to_owned()];
+        let user = ["zeta", "admin", "a,b", ""];
+        let g = Groups::with_user_groups(&token, user);
+        assert_eq!(g.names(), ["admin", "staff", "zeta"]);
+        assert_eq!(g.dropped(), 1);
+        let g = Groups::with_user_groups(&token, []);
+        assert_eq!(g.header_value().as_deref(), Some("admin,staff"));
     }
 
     #[test]

@@ -258,6 +258,18 @@ impl AccessRules {
         Groups::collect(claims, &self.groups_claims, user_groups)
     }
 
+    /// The groups a verified token holds (`groups_claim`), sorted, each
+    /// once, and how many names were dropped: computed once per token (the
+    /// identity caches them), joined with the user service's per request.
+    pub fn token_groups(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> (Vec<String>, usize) {
+        let groups = Groups::collect(claims, &self.groups_claims, []);
+        let names = groups.names().iter().map(|n| (*n).to_owned()).collect();
+        (names, groups.dropped())
+    }
+
     /// Routes a request: `request_path` is `:path` as received (query
     /// included or not), `None` when it is not UTF-8; `authority` is
     /// `:authority`; `method` is `:method`. `Err` only when unreadable
