@@ -116,6 +116,10 @@ pub struct Config {
     /// Claim name -> header name, in a stable order.
     pub claim_headers: Vec<(String, String)>,
     pub strip_alb_headers: bool,
+    pub forward_unverified_alb_headers: bool,
+    /// The ALB's headers as the flow removes them (lower case): the ALB
+    /// header names and `token_header`.
+    pub alb_header_names: Vec<String>,
     pub signature_backend: SignatureBackend,
     pub user_service: Option<UserServiceConfig>,
     /// What the filter removes from every incoming request before anything
@@ -129,12 +133,18 @@ pub struct Config {
     pub access: AccessRules,
 }
 
-/// The headers an ALB adds; forwarded unless `strip_alb_headers`.
+/// The headers an ALB adds. On a verified request they are forwarded
+/// (`x-amzn-oidc-identity` rewritten to the verified `sub`) unless
+/// `strip_alb_headers`; on a request nobody verified they are removed unless
+/// `forward_unverified_alb_headers`.
 pub const ALB_HEADERS: [&str; 3] = [
     "x-amzn-oidc-data",
-    "x-amzn-oidc-identity",
+    ALB_IDENTITY_HEADER,
     "x-amzn-oidc-accesstoken",
 ];
+
+/// The ALB's unsigned copy of the token's `sub`.
+pub const ALB_IDENTITY_HEADER: &str = "x-amzn-oidc-identity";
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -187,6 +197,8 @@ struct RawConfig {
     claim_headers: BTreeMap<String, String>,
     #[serde(default)]
     strip_alb_headers: bool,
+    #[serde(default)]
+    forward_unverified_alb_headers: bool,
     #[serde(default)]
     signature_backend: SignatureBackend,
     user_service: Option<RawUserService>,

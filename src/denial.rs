@@ -27,17 +27,26 @@ pub enum Denial {
     /// The request came before any configuration was accepted (Envoy sent
     /// none yet, or only refused ones): nothing to check it against.
     NotConfigured,
+    /// A verified user who does not meet a rule's requirement.
+    Forbidden,
+    /// An `allow: deny` rule (or `default_rule: deny`) decided the request.
+    DeniedByRule,
+    /// A path that cannot be read (malformed percent-encoding, an encoded
+    /// NUL, not UTF-8) while route rules are configured.
+    UnreadablePath,
 }
 
 impl Denial {
     /// Every reason, in declaration order (derived, so never out of date).
     pub const ALL: &'static [Denial] = <Denial as strum::VariantArray>::VARIANTS;
 
-    /// 401: no valid identity; 403: a valid identity that is refused;
+    /// 400: a path no rule can be applied to; 401: no valid identity;
+    /// 403: a refused identity, or a route nobody may take;
     /// 503: the filter could not decide (fail closed).
     pub fn status(self) -> u32 {
         match self {
-            Denial::UserRefused => 403,
+            Denial::UnreadablePath => 400,
+            Denial::UserRefused | Denial::Forbidden | Denial::DeniedByRule => 403,
             Denial::KeyUnavailable
             | Denial::UserServiceUnavailable
             | Denial::VerifierUnavailable
@@ -66,12 +75,16 @@ impl Denial {
             Denial::UserServiceUnavailable => "user_service_unavailable",
             Denial::VerifierUnavailable => "verifier_unavailable",
             Denial::NotConfigured => "not_configured",
+            Denial::Forbidden => "forbidden",
+            Denial::DeniedByRule => "denied_by_rule",
+            Denial::UnreadablePath => "unreadable_path",
         }
     }
 
     /// The response body: generic on purpose, the reason is only logged.
     pub fn body(self) -> &'static str {
         match self.status() {
+            400 => "bad request\n",
             403 => "forbidden\n",
             503 => "authentication temporarily unavailable\n",
             _ => "unauthorized\n",
@@ -85,7 +98,7 @@ mod tests {
 
     /// Every reason's status and counter name, written out: the contract
     /// with dashboards (docs/filter-contract.md).
-    const EXPECTED: [(Denial, u32, &str); 18] = [
+    const EXPECTED: [(Denial, u32, &str); 21] = [
         (Denial::MissingToken, 401, "missing_token"),
         (Denial::Malformed, 401, "malformed"),
         (Denial::BadHeader, 401, "bad_header"),
@@ -108,6 +121,9 @@ mod tests {
         ),
         (Denial::VerifierUnavailable, 503, "verifier_unavailable"),
         (Denial::NotConfigured, 503, "not_configured"),
+        (Denial::Forbidden, 403, "forbidden"),
+        (Denial::DeniedByRule, 403, "denied_by_rule"),
+        (Denial::UnreadablePath, 400, "unreadable_path"),
     ];
 
     #[test]
@@ -127,6 +143,8 @@ mod tests {
     fn bodies_say_nothing_of_the_reason() {
         assert_eq!(Denial::Expired.body(), "unauthorized\n");
         assert_eq!(Denial::UserRefused.body(), "forbidden\n");
+        assert_eq!(Denial::Forbidden.body(), "forbidden\n");
+        assert_eq!(Denial::UnreadablePath.body(), "bad request\n");
         assert_eq!(
             Denial::NotConfigured.body(),
             "authentication temporarily unavailable\n"

@@ -2,7 +2,7 @@
 
 use crate::b64;
 use crate::claims::CheckedClaims;
-use crate::config::{Config, HeaderRole};
+use crate::config::{Config, HeaderRole, ALB_IDENTITY_HEADER};
 use serde_json::{Map, Value};
 
 /// A verified identity, ready to be injected (and cached).
@@ -10,6 +10,11 @@ use serde_json::{Map, Value};
 pub struct Identity {
     pub username: String,
     pub claims: CheckedClaims,
+    /// The verified payload, for route rules (groups, claim requirements).
+    pub payload: Map<String, Value>,
+    /// The verified `sub`, which the ALB also sends unsigned as
+    /// `x-amzn-oidc-identity`.
+    pub sub: Option<String>,
     /// The verified payload JSON, as signed (sent to the user service).
     pub claims_json: String,
     /// Header name and value pairs, in injection order.
@@ -46,7 +51,7 @@ pub fn build(
     payload_json: &[u8],
     claims: CheckedClaims,
 ) -> Identity {
-    let mut headers = Vec::with_capacity(2 + config.claim_headers.len());
+    let mut headers = Vec::with_capacity(3 + config.claim_headers.len());
     headers.push((
         config.headers.get(HeaderRole::User).to_owned(),
         claims.username.clone(),
@@ -60,9 +65,21 @@ pub fn build(
             headers.push((header.clone(), value));
         }
     }
+    let sub = payload
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|s| is_safe_header_value(s))
+        .map(str::to_owned);
+    // The ALB's unsigned copy of `sub`, made true (the incoming copies are
+    // removed by the flow): apps that grew up behind a bare ALB read it.
+    if let (false, Some(sub)) = (config.strip_alb_headers, &sub) {
+        headers.push((ALB_IDENTITY_HEADER.to_owned(), sub.clone()));
+    }
     Identity {
         username: claims.username.clone(),
         claims,
+        payload: payload.clone(),
+        sub,
         claims_json: String::from_utf8_lossy(payload_json).into_owned(),
         headers,
     }
@@ -109,6 +126,7 @@ mod tests {
                 ("x-auth-claims".into(), b64::encode_unpadded(json)),
                 ("x-email".into(), "u@x".into()),
                 ("x-groups".into(), "a,b".into()),
+                ("x-amzn-oidc-identity".into(), "u1".into()),
             ]
         );
     }

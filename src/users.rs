@@ -16,9 +16,19 @@ pub const METHOD: &str = "Authenticate";
 /// What the user service said about a user.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserAnswer {
-    /// Headers to add for this user.
-    Allowed(Vec<(String, String)>),
+    Allowed(AllowedUser),
     Refused(String),
+}
+
+/// An active user, as the filter uses it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AllowedUser {
+    /// Headers to add for this user (`x-auth-groups` is not among them: the
+    /// flow injects the union of these groups and the token's).
+    pub headers: Vec<(String, String)>,
+    /// The user's groups, as the service listed them (the flow drops and
+    /// counts names it cannot carry).
+    pub groups: Vec<String>,
 }
 
 pub fn request(username: &str, claims_json: &str) -> Vec<u8> {
@@ -40,7 +50,10 @@ pub fn decode_answer(bytes: &[u8], username: &str, names: &HeaderNames) -> Optio
             if !user.is_active {
                 return Some(UserAnswer::Refused("inactive".to_owned()));
             }
-            Some(UserAnswer::Allowed(user_headers(&user, names)))
+            Some(UserAnswer::Allowed(AllowedUser {
+                headers: user_headers(&user, names),
+                groups: user.groups,
+            }))
         }
         pb::authenticate_response::Result::Refusal(r) => {
             let reason = pb::refusal::Reason::try_from(r.reason)
@@ -53,16 +66,9 @@ pub fn decode_answer(bytes: &[u8], username: &str, names: &HeaderNames) -> Optio
 
 fn user_headers(user: &pb::User, names: &HeaderNames) -> Vec<(String, String)> {
     let name = format!("{} {}", user.first_name.trim(), user.last_name.trim());
-    let groups: Vec<&str> = user
-        .groups
-        .iter()
-        .map(String::as_str)
-        .filter(|g| !g.is_empty() && !g.contains(','))
-        .collect();
     [
         (HeaderRole::UserId, user.id.to_string()),
         (HeaderRole::Email, user.email.clone()),
-        (HeaderRole::Groups, groups.join(",")),
         (HeaderRole::Name, name.trim().to_owned()),
     ]
     .into_iter()
@@ -104,12 +110,14 @@ mod tests {
         let a = decode_answer(&encode(R::User(user("ada", true))), "ada", &names()).unwrap();
         assert_eq!(
             a,
-            UserAnswer::Allowed(vec![
-                ("x-auth-user-id".into(), "7".into()),
-                ("x-auth-email".into(), "a@x".into()),
-                ("x-auth-groups".into(), "admin,staff".into()),
-                ("x-auth-name".into(), "Ada Lovelace".into()),
-            ])
+            UserAnswer::Allowed(AllowedUser {
+                headers: vec![
+                    ("x-auth-user-id".into(), "7".into()),
+                    ("x-auth-email".into(), "a@x".into()),
+                    ("x-auth-name".into(), "Ada Lovelace".into()),
+                ],
+                groups: vec!["admin".into(), "staff".into()],
+            })
         );
     }
 

@@ -6,142 +6,15 @@
 
 use alb_oidc::config::{self, Config};
 use alb_oidc::denial::Denial;
-use alb_oidc::engine::{RustVerifier, SignatureVerifier};
-use alb_oidc::flow::host::Metrics;
-use alb_oidc::flow::{
-    max_wait, CallKind, CallRequest, CallResponse, Counter, DispatchFailed, Flow, Host,
-    RequestHeaders, Verdict,
-};
-use alb_oidc::shared_cache::SharedStore;
+use alb_oidc::flow::{max_wait, CallKind, CallRequest, CallResponse, Counter, Flow, Verdict};
 use alb_oidc::users::pb;
+use alb_oidc_testkit::fake_host::{FakeHeaders, FakeHost};
 use alb_oidc_testkit::fixtures::{ARN, CLIENT, ISSUER, KID};
 use alb_oidc_testkit::harness::{self, alb_token, public_pem, NOW};
 use alb_oidc_testkit::store::MemoryStore;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
-
-// ------------------------------------------------------------ fake host --
-
-#[derive(Default)]
-struct FakeHost {
-    store: Rc<MemoryStore>,
-    counters: RefCell<HashMap<Counter, u64>>,
-    denials: RefCell<HashMap<Denial, u64>>,
-    /// Every call made, with the token it got.
-    calls: Vec<(u32, CallRequest)>,
-    next_token: u32,
-    refuse_dispatch: bool,
-}
-
-impl FakeHost {
-    fn sharing(store: &Rc<MemoryStore>) -> FakeHost {
-        FakeHost {
-            store: store.clone(),
-            ..FakeHost::default()
-        }
-    }
-
-    fn count_of(&self, counter: Counter) -> u64 {
-        self.counters.borrow().get(&counter).copied().unwrap_or(0)
-    }
-
-    fn denied_of(&self, denial: Denial) -> u64 {
-        self.denials.borrow().get(&denial).copied().unwrap_or(0)
-    }
-
-    fn key_calls(&self) -> Vec<u32> {
-        self.calls
-            .iter()
-            .filter(|(_, c)| matches!(c, CallRequest::Http { .. }))
-            .map(|(t, _)| *t)
-            .collect()
-    }
-
-    fn user_calls(&self) -> Vec<u32> {
-        self.calls
-            .iter()
-            .filter(|(_, c)| matches!(c, CallRequest::Grpc { .. }))
-            .map(|(t, _)| *t)
-            .collect()
-    }
-}
-
-impl Metrics for FakeHost {
-    fn count(&self, counter: Counter) {
-        *self.counters.borrow_mut().entry(counter).or_default() += 1;
-    }
-
-    fn denied(&self, denial: Denial) {
-        *self.denials.borrow_mut().entry(denial).or_default() += 1;
-    }
-}
-
-impl Host for FakeHost {
-    fn store(&self) -> &dyn SharedStore {
-        self.store.as_ref()
-    }
-
-    fn verifier(&self) -> &dyn SignatureVerifier {
-        &RustVerifier
-    }
-
-    fn dispatch(&mut self, call: &CallRequest) -> Result<u32, DispatchFailed> {
-        if self.refuse_dispatch {
-            return Err(DispatchFailed("BadArgument".to_owned()));
-        }
-        self.next_token += 1;
-        self.calls.push((self.next_token, call.clone()));
-        Ok(self.next_token)
-    }
-}
-
-/// A request's headers in proxy-wasm's serialization.
-struct FakeHeaders {
-    pairs: Vec<(String, String)>,
-    removed: Vec<Vec<u8>>,
-}
-
-impl FakeHeaders {
-    fn new(pairs: &[(&str, &str)]) -> FakeHeaders {
-        FakeHeaders {
-            pairs: pairs
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            removed: Vec::new(),
-        }
-    }
-}
-
-impl RequestHeaders for FakeHeaders {
-    fn listing(&self) -> Option<Vec<u8>> {
-        let mut out = (self.pairs.len() as u32).to_le_bytes().to_vec();
-        for (n, v) in &self.pairs {
-            out.extend((n.len() as u32).to_le_bytes());
-            out.extend((v.len() as u32).to_le_bytes());
-        }
-        for (n, v) in &self.pairs {
-            out.extend(n.as_bytes());
-            out.push(0);
-            out.extend(v.as_bytes());
-            out.push(0);
-        }
-        Some(out)
-    }
-
-    fn value(&self, name: &str) -> Option<Vec<u8>> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_bytes().to_vec())
-    }
-
-    fn remove(&mut self, name: &[u8]) {
-        self.removed.push(name.to_vec());
-    }
-}
 
 // ------------------------------------------------------------- fixtures --
 
@@ -216,12 +89,32 @@ impl Worker {
     }
 
     fn request(&mut self, ctx: u32, token: &str, now: f64) -> &Verdict {
-        let mut headers = FakeHeaders::new(&[(":path", "/x"), ("x-amzn-oidc-data", token)]);
+        self.send(ctx, &[(":path", "/x"), ("x-amzn-oidc-data", token)], now);
+        self.verdicts[&ctx].last().unwrap()
+    }
+
+    /// Sends a request with these headers; returns the headers as the
+    /// flow left them (`removed` lists what it took out).
+    fn send(&mut self, ctx: u32, pairs: &[(&str, &str)], now: f64) -> FakeHeaders {
+        let mut headers = FakeHeaders::new(pairs);
         let verdict = self.flow.on_request(ctx, &mut headers, now, &self.host);
         if matches!(verdict, Verdict::Wait) {
             self.waiting.push(ctx);
         }
-        self.record(ctx, verdict)
+        self.record(ctx, verdict);
+        headers
+    }
+
+    fn denial(&self, ctx: u32) -> Option<Denial> {
+        match self.outcome(ctx) {
+            Verdict::Deny { denial, .. } => Some(*denial),
+            _ => None,
+        }
+    }
+
+    fn rule(&self, ctx: u32) -> String {
+        let rule = self.outcome(ctx).rule().expect("a rule");
+        self.flow.rule_name(rule).to_owned()
     }
 
     fn record(&mut self, ctx: u32, verdict: Verdict) -> &Verdict {
@@ -275,8 +168,8 @@ impl Worker {
 
     fn status(&self, ctx: u32) -> u32 {
         match self.outcome(ctx) {
-            Verdict::Allow { .. } | Verdict::Pass => 200,
-            Verdict::Deny(d) => d.status(),
+            Verdict::Allow { .. } | Verdict::Pass { .. } => 200,
+            Verdict::Deny { denial, .. } => denial.status(),
             Verdict::Wait => unreachable!(),
         }
     }
@@ -663,23 +556,276 @@ fn a_reconfiguration_keeps_paused_requests_answered() {
     assert_eq!(w.status(1), 200);
 }
 
+// ------------------------------------------------------- route rules --
+
+const RULES: &str = r#","groups_claim":"custom:groups","rules":[
+    {"name":"health","paths":["/healthz"],"allow":"anyone"},
+    {"name":"catalog","paths":["/catalog/*"],"allow":"optional"},
+    {"name":"admin","paths":["/admin/*"],"require":{"groups_any":["admin"]}},
+    {"name":"legacy","paths":["/old/*"],"allow":"deny"}]"#;
+
+fn token_with(sub: &str, extra: &str) -> String {
+    let header = harness::alb_header();
+    let payload = format!(r#"{{"sub":"{sub}","exp":4000000000,"iss":"{ISSUER}"{extra}}}"#);
+    alb_token(&header, &payload)
+}
+
+fn rule_id(w: &Worker, name: &str) -> alb_oidc::rules::RuleId {
+    let i = w.flow.rule_names().position(|n| n == name).unwrap();
+    alb_oidc::rules::RuleId(i)
+}
+
+/// A worker whose key for KID is already fetched (one verified request).
+fn warm(extra: &str) -> Worker {
+    let mut w = Worker::alone(config(extra));
+    w.send(
+        1000,
+        &[
+            (":path", "/healthz-warm"),
+            ("x-amzn-oidc-data", &token_for("warm")),
+        ],
+        NOW,
+    );
+    w.tick(NOW);
+    w.answer(w.host.key_calls()[0], key_answer(), NOW);
+    w
+}
+
 #[test]
-fn authorization_settings_are_refused_until_the_flow_enforces_them() {
-    let base = format!(r#""region":"us-east-1","alb_arns":["{ARN}"]"#);
-    for extra in [
-        r#""rules":[{"name":"admin","paths":["/admin/*"],"allow":"deny"}]"#,
-        r#""default_rule":"authenticated""#,
-        r#""groups_claim":"custom:groups""#,
-    ] {
-        let json = format!("{{{base},{extra}}}");
-        let err = alb_oidc::flow::load_config(json.as_bytes()).unwrap_err();
-        assert_eq!(err.field, "rules", "{extra}");
-    }
-    for extra in [r#""exempt_paths":["/healthz"]"#, r#""allow_missing":true"#] {
-        let json = format!("{{{base},{extra}}}");
-        assert!(
-            alb_oidc::flow::load_config(json.as_bytes()).is_ok(),
-            "{extra}"
-        );
-    }
+fn a_failed_requirement_is_403_and_a_met_one_passes_with_the_groups() {
+    let mut w = warm(RULES);
+    let admin = token_with("ann", r#","custom:groups":"staff, admin""#);
+    let plain = token_with("bob", r#","custom:groups":"staff""#);
+    w.send(
+        1,
+        &[(":path", "/admin/x"), ("x-amzn-oidc-data", &admin)],
+        NOW,
+    );
+    w.send(
+        2,
+        &[(":path", "/admin/x"), ("x-amzn-oidc-data", &plain)],
+        NOW,
+    );
+    assert_eq!(w.status(1), 200);
+    assert_eq!(w.header(1, "x-auth-groups").as_deref(), Some("admin,staff"));
+    assert_eq!(w.rule(1), "admin");
+    assert_eq!(w.denial(2), Some(Denial::Forbidden));
+    assert_eq!(w.status(2), 403);
+    assert_eq!(w.outcome(2).username(), Some("bob"));
+    let admin_rule = rule_id(&w, "admin");
+    assert_eq!(w.host.ruled_of(admin_rule, true), 1);
+    assert_eq!(w.host.ruled_of(admin_rule, false), 1);
+    assert_eq!(w.host.denied_of(Denial::Forbidden), 1);
+}
+
+#[test]
+fn deny_rules_refuse_before_any_token_is_read() {
+    let mut w = Worker::alone(config(RULES));
+    w.send(
+        1,
+        &[(":path", "/old/x"), ("x-amzn-oidc-data", &token_for("a"))],
+        NOW,
+    );
+    w.send(2, &[(":path", "/old/y")], NOW);
+    assert_eq!(w.denial(1), Some(Denial::DeniedByRule));
+    assert_eq!(w.denial(2), Some(Denial::DeniedByRule));
+    assert_eq!(w.status(1), 403);
+    w.tick(NOW);
+    assert!(
+        w.host.key_calls().is_empty(),
+        "no key fetched for a deny rule"
+    );
+    assert_eq!(w.host.ruled_of(rule_id(&w, "legacy"), false), 2);
+}
+
+#[test]
+fn anyone_and_optional_without_a_token_remove_every_alb_header() {
+    let mut w = Worker::alone(config(RULES));
+    let alb = [
+        ("X-Amzn-Oidc-Data", "forged"),
+        ("x_amzn_oidc_identity", "admin"),
+        ("x-amzn-oidc-accesstoken", "at"),
+    ];
+    let mut pairs = vec![(":path", "/healthz")];
+    pairs.extend(alb);
+    let h = w.send(1, &pairs, NOW);
+    assert_eq!(w.status(1), 200);
+    assert_eq!(w.rule(1), "health");
+    let removed: Vec<&[u8]> = h.removed.iter().map(Vec::as_slice).collect();
+    assert_eq!(
+        removed,
+        [
+            b"X-Amzn-Oidc-Data".as_slice(),
+            b"x_amzn_oidc_identity",
+            b"x-amzn-oidc-accesstoken"
+        ]
+    );
+    assert_eq!(w.host.count_of(Counter::Exempt), 1);
+}
+
+#[test]
+fn optional_with_a_token_verifies_it_and_without_one_goes_on_anonymously() {
+    let mut w = warm(RULES);
+    let h = w.send(
+        1,
+        &[(":path", "/catalog/a"), ("x-amzn-oidc-identity", "someone")],
+        NOW,
+    );
+    assert!(matches!(w.outcome(1), Verdict::Pass { .. }));
+    assert_eq!(h.removed, vec![b"x-amzn-oidc-identity".to_vec()]);
+    w.send(
+        2,
+        &[
+            (":path", "/catalog/a"),
+            ("x-amzn-oidc-data", &token_for("ann")),
+        ],
+        NOW,
+    );
+    assert_eq!(w.header(2, "x-auth-user").as_deref(), Some("ann"));
+    w.send(
+        3,
+        &[(":path", "/catalog/a"), ("x-amzn-oidc-data", "garbage")],
+        NOW,
+    );
+    assert_eq!(w.status(3), 401);
+    assert_eq!(w.host.count_of(Counter::Anonymous), 1);
+}
+
+#[test]
+fn forward_unverified_alb_headers_keeps_them() {
+    let extra = format!(r#"{RULES},"forward_unverified_alb_headers":true"#);
+    let mut w = Worker::alone(config(&extra));
+    let h = w.send(
+        1,
+        &[(":path", "/healthz"), ("x-amzn-oidc-identity", "someone")],
+        NOW,
+    );
+    assert_eq!(w.status(1), 200);
+    assert!(h.removed.is_empty());
+}
+
+#[test]
+fn the_alb_identity_header_is_rewritten_to_the_verified_sub() {
+    let mut w = warm("");
+    let token = token_for("ann");
+    let h = w.send(
+        1,
+        &[
+            (":path", "/x"),
+            ("x-amzn-oidc-data", &token),
+            ("X-Amzn-Oidc-Identity", "root"),
+            ("x_amzn_oidc_identity", "root2"),
+        ],
+        NOW,
+    );
+    assert_eq!(
+        h.removed,
+        vec![
+            b"X-Amzn-Oidc-Identity".to_vec(),
+            b"x_amzn_oidc_identity".to_vec()
+        ]
+    );
+    let identity: Vec<_> = w
+        .outcome(1)
+        .headers()
+        .filter(|(n, _)| n == "x-amzn-oidc-identity")
+        .collect();
+    assert_eq!(
+        identity,
+        [&("x-amzn-oidc-identity".to_owned(), "ann".to_owned())]
+    );
+    assert_eq!(w.host.count_of(Counter::AlbIdentityMismatch), 1);
+    // The ALB's own value: no mismatch.
+    w.send(
+        2,
+        &[
+            (":path", "/x"),
+            ("x-amzn-oidc-data", &token),
+            ("x-amzn-oidc-identity", "ann"),
+        ],
+        NOW,
+    );
+    assert_eq!(w.status(2), 200);
+    assert_eq!(w.host.count_of(Counter::AlbIdentityMismatch), 1);
+}
+
+#[test]
+fn unreadable_paths_are_400_with_rules_and_never_exempt_without() {
+    let mut w = Worker::alone(config(RULES));
+    w.send(1, &[(":path", "/a%zz")], NOW);
+    assert_eq!(w.denial(1), Some(Denial::UnreadablePath));
+    assert_eq!(w.status(1), 400);
+    assert_eq!(w.outcome(1).rule(), None);
+    let mut w = Worker::alone(config(r#","exempt_paths":["/a*"]"#));
+    w.send(1, &[(":path", "/a%zz")], NOW);
+    assert_eq!(w.denial(1), Some(Denial::MissingToken));
+}
+
+#[test]
+fn groups_are_the_union_of_the_token_and_the_user_service() {
+    let extra = format!("{RULES}{USERS}");
+    let mut w = warm(&extra);
+    let token = token_with("ann", r#","custom:groups":["zeta","staff"]"#);
+    w.send(
+        1,
+        &[(":path", "/admin/x"), ("x-amzn-oidc-data", &token)],
+        NOW,
+    );
+    w.tick(NOW);
+    let call = *w.host.user_calls().last().unwrap();
+    let body = prost::Message::encode_to_vec(&pb::AuthenticateResponse {
+        result: Some(pb::authenticate_response::Result::User(pb::User {
+            id: 1,
+            username: "ann".to_owned(),
+            groups: vec!["admin".to_owned(), "staff".to_owned()],
+            is_active: true,
+            ..Default::default()
+        })),
+    });
+    let answer = CallResponse::Grpc {
+        status: 0,
+        size: body.len(),
+        body: Some(body),
+    };
+    w.answer(call, answer, NOW);
+    assert_eq!(w.status(1), 200);
+    assert_eq!(
+        w.header(1, "x-auth-groups").as_deref(),
+        Some("admin,staff,zeta")
+    );
+}
+
+#[test]
+fn a_request_waiting_through_a_reconfiguration_gets_the_new_rules() {
+    // Paused on the key under rules where /admin needs `admin`; the new
+    // configuration denies /admin outright.
+    let mut w = Worker::alone(config(RULES));
+    let token = token_with("ann", r#","custom:groups":"admin""#);
+    w.send(
+        1,
+        &[(":path", "/admin/x"), ("x-amzn-oidc-data", &token)],
+        NOW,
+    );
+    w.tick(NOW);
+    let denying = r#","rules":[{"name":"closed","paths":["/admin/*"],"allow":"deny"}]"#;
+    w.flow.reconfigure(Flow::new(config(denying)));
+    w.answer(w.host.key_calls()[0], key_answer(), NOW);
+    assert_eq!(w.denial(1), Some(Denial::DeniedByRule));
+    assert_eq!(w.rule(1), "closed");
+    assert_eq!(w.host.ruled_of(rule_id(&w, "closed"), false), 1);
+}
+
+#[test]
+fn a_request_swept_while_waiting_is_counted_against_its_rule() {
+    let mut w = Worker::alone(config(RULES));
+    w.send(
+        1,
+        &[(":path", "/admin/x"), ("x-amzn-oidc-data", &token_for("a"))],
+        NOW,
+    );
+    w.tick(NOW);
+    let late = NOW + max_wait(&config(RULES)).as_secs_f64() + 1.0;
+    w.tick(late);
+    assert_eq!(w.denial(1), Some(Denial::KeyUnavailable));
+    assert_eq!(w.host.ruled_of(rule_id(&w, "admin"), false), 1);
 }

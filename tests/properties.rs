@@ -594,6 +594,10 @@ const CONFIG_FIELDS: &[&str] = &[
     "strip_alb_headers",
     "signature_backend",
     "user_service",
+    "forward_unverified_alb_headers",
+    "groups_claim",
+    "default_rule",
+    "rules",
 ];
 
 fn config_value() -> impl Strategy<Value = Value> {
@@ -619,6 +623,11 @@ fn config_value() -> impl Strategy<Value = Value> {
             "rust",
             "deny",
             "allow",
+            "anyone",
+            "optional",
+            "authenticated",
+            "GET",
+            "*.example.com",
             "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1",
         ])
         .prop_map(|s| Value::String(s.to_owned())),
@@ -639,6 +648,15 @@ fn config_value() -> impl Strategy<Value = Value> {
                     "cache_max",
                     "failure_mode",
                     "revalidate_s",
+                    "paths",
+                    "methods",
+                    "hosts",
+                    "ignore_case",
+                    "allow",
+                    "require",
+                    "groups_any",
+                    "groups_all",
+                    "any_of",
                     "bogus",
                 ]
                 .iter(),

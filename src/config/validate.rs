@@ -62,6 +62,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         raw.strip_alb_headers.then_some(token_header.as_str()),
     );
 
+    let mut alb_header_names: Vec<String> = ALB_HEADERS
+        .iter()
+        .map(|h| h.to_string())
+        .chain([token_header.to_ascii_lowercase()])
+        .collect();
+    alb_header_names.sort();
+    alb_header_names.dedup();
+
     Ok(Config {
         strip_names,
         region,
@@ -86,6 +94,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         headers,
         claim_headers,
         strip_alb_headers: raw.strip_alb_headers,
+        forward_unverified_alb_headers: raw.forward_unverified_alb_headers,
+        alb_header_names,
         signature_backend: raw.signature_backend,
         user_service,
         access,

@@ -4,6 +4,7 @@
 
 use crate::denial::Denial;
 use crate::engine::SignatureVerifier;
+use crate::rules::RuleId;
 use crate::shared_cache::SharedStore;
 use std::time::Duration;
 
@@ -35,6 +36,10 @@ pub enum Counter {
     UserRefused,
     UserFailed,
     UserFailOpen,
+    /// A verified request whose `x-amzn-oidc-identity` was not its `sub`.
+    AlbIdentityMismatch,
+    /// Group names dropped (a comma, a control character, not a string).
+    GroupsDropped,
 }
 
 impl Counter {
@@ -57,6 +62,8 @@ impl Counter {
             Counter::UserRefused => "alb_oidc.user_service.refused",
             Counter::UserFailed => "alb_oidc.user_service.failed",
             Counter::UserFailOpen => "alb_oidc.user_service.fail_open",
+            Counter::AlbIdentityMismatch => "alb_oidc.alb_identity_mismatch",
+            Counter::GroupsDropped => "alb_oidc.groups_dropped",
         }
     }
 
@@ -72,9 +79,22 @@ pub fn denied_counter_name(denial: Denial) -> String {
     format!("alb_oidc.requests.denied.{}", denial.metric_suffix())
 }
 
+/// The stat names of a rule's counters: (allowed, denied). Rule names are
+/// `[A-Za-z0-9_-]{1,64}` (checked at load), so they make plain stat names.
+pub fn rule_counter_names(rule: &str) -> (String, String) {
+    (
+        format!("alb_oidc.rule.{rule}.allowed"),
+        format!("alb_oidc.rule.{rule}.denied"),
+    )
+}
+
 pub trait Metrics {
     fn count(&self, counter: Counter);
     fn denied(&self, denial: Denial);
+    /// A request routed to `rule` was forwarded (`allowed`) or answered
+    /// locally. `rule` indexes `AccessRules::names` of the configuration in
+    /// force (the host defines the counters at configuration).
+    fn ruled(&self, rule: RuleId, allowed: bool);
 }
 
 /// An outbound call, with everything the host needs to make it.
@@ -125,6 +145,6 @@ mod tests {
         let mut names: Vec<_> = Counter::ALL.iter().map(|c| c.name()).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 16);
     }
 }

@@ -18,15 +18,17 @@ mod waiting;
 
 pub use calls::{Call, CallKind, CallResponse, MAX_KEY_ANSWER, MAX_USER_ANSWER};
 pub use host::{CallRequest, Counter, DispatchFailed, Host, Metrics, RequestHeaders};
-pub use request::{read_and_strip, RequestView};
+pub use request::{read_and_strip, Reading, RequestView, RouteInputs};
 pub use waiting::max_wait;
 
-use crate::config::{Config, ConfigError, FailureMode, SignatureBackend};
+use crate::config::{Config, ConfigError, FailureMode, HeaderRole, SignatureBackend};
 use crate::denial::Denial;
 use crate::engine::{Engine, KeyFetchResult, KeyResponse, PendingToken, Poll, TokenStep, UserStep};
 use crate::identity::Identity;
 use crate::keys::PublicKey;
+use crate::rules::{Access, RouteDecision, RuleId, Subject, UnreadablePath};
 use crate::users::UserAnswer;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -35,55 +37,122 @@ use waiting::Waiting;
 /// A header name and value to inject.
 type Header = (String, String);
 
-/// Parses a configuration as the filter loads it: `config::parse`, then a
-/// refusal of what this build parses but does not enforce yet. Authorization
-/// rules (`rules`, `default_rule`, `groups_claim`) are parsed and tested in
-/// `rules`, but the flow does not apply them yet; accepting them would let
-/// through every request a rule was meant to stop. The host and `alb-sim
+/// Parses a configuration as the filter loads it. The host and `alb-sim
 /// check-config` both load through here.
 pub fn load_config(bytes: &[u8]) -> Result<Config, ConfigError> {
-    let config = crate::config::parse(bytes)?;
-    if config.access.uses_authorization() {
-        return Err(ConfigError::new(
-            "rules",
-            "authorization rules (rules, default_rule, groups_claim) are not enforced by this build yet; remove them",
-        ));
-    }
-    Ok(config)
+    crate::config::parse(bytes)
 }
 
-/// What happens to one request.
+/// What happens to one request. Every final verdict names the rule that
+/// decided it (`None` only for a path no rule could read), for the per-rule
+/// counters and the access log.
 #[derive(Debug)]
 pub enum Verdict {
-    /// Forward without identity (exempt path, or no token with
-    /// `allow_missing`): only the stripping applies.
-    Pass,
-    /// Forward with this identity (and the user service's headers) injected.
+    /// Forward without identity (`anyone`, or `optional` without a token):
+    /// only the stripping applies.
+    Pass { rule: RuleId },
+    /// Forward with this identity, the user service's headers and the
+    /// groups header injected.
     Allow {
         identity: Rc<Identity>,
         user: Option<Rc<UserAnswer>>,
+        groups: Option<Header>,
+        rule: RuleId,
     },
-    /// Answer locally with the denial's status.
-    Deny(Denial),
+    /// Answer locally with the denial's status. `user` is set when the
+    /// token verified (a 403).
+    Deny {
+        denial: Denial,
+        rule: Option<RuleId>,
+        user: Option<String>,
+    },
     /// Paused: a verdict follows from a later event.
     Wait,
 }
 
 impl Verdict {
+    /// A refusal before anyone was verified.
+    fn deny(denial: Denial, rule: Option<RuleId>) -> Verdict {
+        Verdict::Deny {
+            denial,
+            rule,
+            user: None,
+        }
+    }
+
     /// The headers to add before forwarding (the incoming copies are gone).
     pub fn headers(&self) -> impl Iterator<Item = &(String, String)> {
         let none: &[Header] = &[];
-        let (identity, user) = match self {
-            Verdict::Allow { identity, user } => (
+        let (identity, user, groups) = match self {
+            Verdict::Allow {
+                identity,
+                user,
+                groups,
+                ..
+            } => (
                 identity.headers.as_slice(),
                 match user.as_deref() {
-                    Some(UserAnswer::Allowed(headers)) => headers.as_slice(),
+                    Some(UserAnswer::Allowed(user)) => user.headers.as_slice(),
                     _ => none,
                 },
+                groups.as_ref(),
             ),
-            _ => (none, none),
+            _ => (none, none, None),
         };
-        identity.iter().chain(user)
+        identity.iter().chain(user).chain(groups)
+    }
+
+    /// The deciding rule (for the access log).
+    pub fn rule(&self) -> Option<RuleId> {
+        match self {
+            Verdict::Pass { rule } | Verdict::Allow { rule, .. } => Some(*rule),
+            Verdict::Deny { rule, .. } => *rule,
+            Verdict::Wait => None,
+        }
+    }
+
+    /// The verified username (for the access log).
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Verdict::Allow { identity, .. } => Some(&identity.username),
+            Verdict::Deny { user, .. } => user.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// A routed request on its way through the flow: how it was routed, and
+/// what is checked once its user is known.
+#[derive(Debug)]
+pub struct Ticket {
+    decision: RouteDecision,
+    /// The configuration the decision was made under (`Flow::generation`).
+    generation: u64,
+    /// Kept to route the request again should the configuration change
+    /// while it waits: an old configuration's decision is never applied.
+    inputs: RouteInputs,
+    /// The incoming `x-amzn-oidc-identity`, compared with the verified `sub`.
+    claimed_sub: Option<Vec<u8>>,
+}
+
+/// Where a request stands before its rule is applied.
+enum Step {
+    Allow {
+        identity: Rc<Identity>,
+        user: Option<Rc<UserAnswer>>,
+    },
+    Deny {
+        denial: Denial,
+        identity: Option<Rc<Identity>>,
+    },
+}
+
+impl Step {
+    fn deny(denial: Denial) -> Step {
+        Step::Deny {
+            denial,
+            identity: None,
+        }
     }
 }
 
@@ -104,6 +173,9 @@ pub struct Flow {
     /// calls separately. Key fetches go by HTTP, user calls by gRPC.
     key_calls: HashMap<u32, String>,
     user_calls: HashMap<u32, String>,
+    /// Bumped by `reconfigure`: tickets of an older generation are routed
+    /// again before their rule applies.
+    generation: u64,
 }
 
 impl Flow {
@@ -121,6 +193,7 @@ impl Flow {
             queue: Vec::new(),
             key_calls: HashMap::new(),
             user_calls: HashMap::new(),
+            generation: 0,
         }
     }
 
@@ -130,17 +203,29 @@ impl Flow {
     }
 
     /// Takes a new configuration. Requests already paused keep waiting for
-    /// their calls and are answered under the new one.
+    /// their calls and are routed again and answered under the new one.
     pub fn reconfigure(&mut self, next: Flow) {
         self.config = next.config;
         self.engine = next.engine;
+        self.generation += 1;
+    }
+
+    /// Every rule's name, by `RuleId` (for the host's per-rule counters).
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.config.access.names()
+    }
+
+    /// A rule's name (for the access log); `RuleId`s come from verdicts of
+    /// the configuration in force.
+    pub fn rule_name(&self, rule: RuleId) -> &str {
+        self.config.access.rule(rule).map_or("", |r| r.name())
     }
 
     pub fn signature_backend(&self) -> SignatureBackend {
         self.config.signature_backend
     }
 
-    /// A request's headers arrived: strip, then decide or pause.
+    /// A request's headers arrived: strip, route, then decide or pause.
     pub fn on_request(
         &mut self,
         ctx: u32,
@@ -150,34 +235,173 @@ impl Flow {
     ) -> Verdict {
         let config = self.config.clone();
         // Identity headers are only ever set by this filter: every client
-        // copy goes, in any case and with `_` for `-` (see header_map).
-        let want_path = !config.exempt_paths.is_empty();
-        let view = read_and_strip(
+        // copy goes, in any case and with `_` for `-` (see header_map). With
+        // `strip_alb_headers` the ALB's go too, in `strip`.
+        let mut view = read_and_strip(
             headers,
-            &config.token_header,
-            want_path,
-            &config.strip_names,
+            &Reading {
+                token_header: &config.token_header,
+                route: config.access.reads_request(),
+                strip: &config.strip_names,
+                alb: if config.strip_alb_headers {
+                    &[]
+                } else {
+                    &config.alb_header_names
+                },
+            },
         );
-        // A path that is not UTF-8 is never exempt.
-        let verdict = if want_path
-            && config
-                .exempt_paths
-                .is_exempt(view.path.as_deref().unwrap_or_default())
-        {
-            host.count(Counter::Exempt);
-            Verdict::Pass
-        } else {
-            match view.token {
-                Some(Ok(token)) => self.start(ctx, &token, now, host),
-                Some(Err(())) => Verdict::Deny(Denial::Malformed),
-                None if config.allow_missing => {
-                    host.count(Counter::Anonymous);
-                    Verdict::Pass
-                }
-                None => Verdict::Deny(Denial::MissingToken),
+        let decision = match config.access.route(
+            &view.route.method,
+            &view.route.authority,
+            view.route.path.as_deref(),
+        ) {
+            Ok(decision) => decision,
+            Err(UnreadablePath) => {
+                return settle(host, ctx, Verdict::deny(Denial::UnreadablePath, None));
+            }
+        };
+        let rule = decision.first_rule();
+        let access = decision.access();
+        let verdict = match (access, view.token.take()) {
+            (Access::Deny, _) => Verdict::deny(Denial::DeniedByRule, Some(rule)),
+            (Access::Anyone, _) => {
+                host.count(Counter::Exempt);
+                self.pass_unverified(&view, headers, rule)
+            }
+            (Access::Optional, None) => {
+                host.count(Counter::Anonymous);
+                self.pass_unverified(&view, headers, rule)
+            }
+            (_, None) => Verdict::deny(Denial::MissingToken, Some(rule)),
+            (_, Some(Err(()))) => Verdict::deny(Denial::Malformed, Some(rule)),
+            (_, Some(Ok(token))) => {
+                // Set again from the verified `sub` if the request goes on.
+                view.remove_alb_headers(headers, true);
+                let ticket = Ticket {
+                    decision,
+                    generation: self.generation,
+                    inputs: view.route,
+                    claimed_sub: view.claimed_sub,
+                };
+                return self.start(ctx, &token, ticket, now, host);
             }
         };
         settle(host, ctx, verdict)
+    }
+
+    /// A request that continues without a verified token: the ALB's headers
+    /// go (nobody verified them) unless the operator asked otherwise.
+    fn pass_unverified(
+        &self,
+        view: &RequestView,
+        headers: &mut dyn RequestHeaders,
+        rule: RuleId,
+    ) -> Verdict {
+        if !self.config.forward_unverified_alb_headers {
+            view.remove_alb_headers(headers, false);
+        }
+        Verdict::Pass { rule }
+    }
+
+    /// The decision that applies to `ticket` now: its own, or, if the
+    /// configuration changed since, the new configuration's.
+    fn decision<'t>(&self, ticket: &'t Ticket) -> Result<Cow<'t, RouteDecision>, UnreadablePath> {
+        if ticket.generation == self.generation {
+            return Ok(Cow::Borrowed(&ticket.decision));
+        }
+        let inputs = &ticket.inputs;
+        self.config
+            .access
+            .route(&inputs.method, &inputs.authority, inputs.path.as_deref())
+            .map(Cow::Owned)
+    }
+
+    /// Applies the request's rule to where it stands, and settles it.
+    fn conclude(&self, ctx: u32, ticket: &Ticket, step: Step, host: &dyn Host) -> Verdict {
+        let verdict = match self.decision(ticket) {
+            Err(UnreadablePath) => Verdict::deny(Denial::UnreadablePath, None),
+            Ok(decision) => match step {
+                Step::Allow { identity, user } => {
+                    self.authorize(&decision, ticket, identity, user, host)
+                }
+                Step::Deny { denial, identity } => Verdict::Deny {
+                    denial,
+                    rule: Some(decision.first_rule()),
+                    user: identity.map(|i| i.username.clone()),
+                },
+            },
+        };
+        settle(host, ctx, verdict)
+    }
+
+    /// A verified (and, with a user service, accepted) user: the rule's
+    /// requirements, on the union of the token's and the service's groups.
+    fn authorize(
+        &self,
+        decision: &RouteDecision,
+        ticket: &Ticket,
+        identity: Rc<Identity>,
+        user: Option<Rc<UserAnswer>>,
+        host: &dyn Host,
+    ) -> Verdict {
+        if let Some(claimed) = &ticket.claimed_sub {
+            if identity.sub.as_deref().map(str::as_bytes) != Some(claimed.as_slice()) {
+                host.count(Counter::AlbIdentityMismatch);
+                log::info!(
+                    "alb-oidc: x-amzn-oidc-identity {:?} differs from the verified sub {:?} of {:?} (replaced): traffic that did not come through the ALB?",
+                    String::from_utf8_lossy(claimed),
+                    identity.sub.as_deref().unwrap_or_default(),
+                    identity.username
+                );
+            }
+        }
+        let access = &self.config.access;
+        let user_groups = match user.as_deref() {
+            Some(UserAnswer::Allowed(allowed)) => allowed.groups.as_slice(),
+            _ => &[],
+        };
+        let groups = access.groups(&identity.payload, user_groups.iter().map(String::as_str));
+        if groups.dropped() > 0 {
+            host.count(Counter::GroupsDropped);
+            log::info!(
+                "alb-oidc: dropped {} group name(s) of {:?} (a comma or control character, or not a string)",
+                groups.dropped(),
+                identity.username
+            );
+        }
+        if decision.access() == Access::Deny {
+            // Only after a configuration change routed a waiting request to
+            // an `allow: deny` rule.
+            return Verdict::Deny {
+                denial: Denial::DeniedByRule,
+                rule: Some(decision.first_rule()),
+                user: Some(identity.username.clone()),
+            };
+        }
+        match decision.check(access, &Subject::new(&groups, &identity.payload)) {
+            Ok(()) => {
+                let groups = groups.header_value().map(|value| {
+                    (
+                        self.config.headers.get(HeaderRole::Groups).to_owned(),
+                        value,
+                    )
+                });
+                Verdict::Allow {
+                    identity,
+                    user,
+                    groups,
+                    rule: decision.first_rule(),
+                }
+            }
+            Err(unmet) => {
+                log::debug!("alb-oidc: {:?} refused: {unmet}", identity.username);
+                Verdict::Deny {
+                    denial: Denial::Forbidden,
+                    rule: access.rule_id(unmet.rule).or(Some(decision.first_rule())),
+                    user: Some(identity.username.clone()),
+                }
+            }
+        }
     }
 
     /// The request ended (answered, or its client left): forget it.
@@ -240,8 +464,8 @@ impl Flow {
         // Polling may have claimed calls: make them now.
         verdicts.extend(self.dispatch_queued(now, host));
         let max_wait = max_wait(&self.config);
-        for (ctx, denial) in self.waiting.sweep(now, max_wait) {
-            verdicts.push((ctx, settle(host, ctx, Verdict::Deny(denial))));
+        for (ctx, denial, ticket) in self.waiting.sweep(now, max_wait) {
+            verdicts.push((ctx, self.conclude(ctx, &ticket, Step::deny(denial), host)));
         }
         verdicts
     }
@@ -261,7 +485,14 @@ impl Flow {
 
     // ---- the token ----
 
-    fn start(&mut self, ctx: u32, token: &str, now: f64, host: &dyn Host) -> Verdict {
+    fn start(
+        &mut self,
+        ctx: u32,
+        token: &str,
+        ticket: Ticket,
+        now: f64,
+        host: &dyn Host,
+    ) -> Verdict {
         match self
             .engine
             .check_token(token, now, host.store(), host.verifier())
@@ -275,11 +506,11 @@ impl Flow {
                 } else {
                     Counter::TokenCacheMiss
                 });
-                self.user_stage(ctx, identity, now, now, host)
+                self.user_stage(ctx, identity, ticket, now, now, host)
             }
             TokenStep::Denied(denial) => {
                 host.count(Counter::TokenCacheMiss);
-                Verdict::Deny(denial)
+                self.conclude(ctx, &ticket, Step::deny(denial), host)
             }
             TokenStep::NeedKey { pending, fetch } => {
                 host.count(Counter::TokenCacheMiss);
@@ -289,7 +520,7 @@ impl Flow {
                 } else if !self.engine.is_fetching_key_here(&kid) {
                     self.waiting.remote_keys.insert(kid);
                 }
-                self.waiting.wait_key(ctx, pending, now);
+                self.waiting.wait_key(ctx, pending, ticket, now);
                 Verdict::Wait
             }
         }
@@ -326,30 +557,32 @@ impl Flow {
         host: &dyn Host,
     ) -> Vec<(u32, Verdict)> {
         let mut verdicts = Vec::new();
-        for (ctx, pending, since) in self.waiting.take_key_waiters(kid) {
+        for (ctx, pending, ticket, since) in self.waiting.take_key_waiters(kid) {
             let verdict = match &outcome {
-                Ok(key) => self.finish_token(ctx, pending, key, since, now, host),
-                Err(denial) => Verdict::Deny(*denial),
+                Ok(key) => self.finish_token(ctx, pending, key, ticket, since, now, host),
+                Err(denial) => self.conclude(ctx, &ticket, Step::deny(*denial), host),
             };
             if !matches!(verdict, Verdict::Wait) {
-                verdicts.push((ctx, settle(host, ctx, verdict)));
+                verdicts.push((ctx, verdict));
             }
         }
         verdicts
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn finish_token(
         &mut self,
         ctx: u32,
         pending: PendingToken,
         key: &PublicKey,
+        ticket: Ticket,
         since: f64,
         now: f64,
         host: &dyn Host,
     ) -> Verdict {
         match self.engine.finish_token(pending, key, host.verifier()) {
-            Ok(identity) => self.user_stage(ctx, identity, since, now, host),
-            Err(denial) => Verdict::Deny(denial),
+            Ok(identity) => self.user_stage(ctx, identity, ticket, since, now, host),
+            Err(denial) => self.conclude(ctx, &ticket, Step::deny(denial), host),
         }
     }
 
@@ -359,23 +592,25 @@ impl Flow {
         &mut self,
         ctx: u32,
         identity: Rc<Identity>,
+        ticket: Ticket,
         since: f64,
         now: f64,
         host: &dyn Host,
     ) -> Verdict {
         if self.config.user_service.is_none() {
-            return Verdict::Allow {
+            let step = Step::Allow {
                 identity,
                 user: None,
             };
+            return self.conclude(ctx, &ticket, step, host);
         }
-        match self
+        let step = match self
             .engine
             .user_lookup(host.store(), &identity.username, now)
         {
             UserStep::Answer(answer) => {
                 host.count(Counter::UserCacheHit);
-                user_verdict(host, identity, answer)
+                user_step(host, identity, answer)
             }
             UserStep::Unavailable => self.user_unavailable(host, identity),
             UserStep::NeedCall { fetch } => {
@@ -388,10 +623,11 @@ impl Flow {
                 } else if !self.engine.is_calling_user_here(&username) {
                     self.waiting.remote_users.insert(username);
                 }
-                self.waiting.wait_user(ctx, identity, since);
-                Verdict::Wait
+                self.waiting.wait_user(ctx, identity, ticket, since);
+                return Verdict::Wait;
             }
-        }
+        };
+        self.conclude(ctx, &ticket, step, host)
     }
 
     fn user_answered(
@@ -421,17 +657,17 @@ impl Flow {
         host: &dyn Host,
     ) -> Vec<(u32, Verdict)> {
         let mut verdicts = Vec::new();
-        for (ctx, identity) in self.waiting.take_user_waiters(username) {
-            let verdict = match &answer {
-                Some(answer) => user_verdict(host, identity, answer.clone()),
+        for (ctx, identity, ticket) in self.waiting.take_user_waiters(username) {
+            let step = match &answer {
+                Some(answer) => user_step(host, identity, answer.clone()),
                 None => self.user_unavailable(host, identity),
             };
-            verdicts.push((ctx, settle(host, ctx, verdict)));
+            verdicts.push((ctx, self.conclude(ctx, &ticket, step, host)));
         }
         verdicts
     }
 
-    fn user_unavailable(&self, host: &dyn Host, identity: Rc<Identity>) -> Verdict {
+    fn user_unavailable(&self, host: &dyn Host, identity: Rc<Identity>) -> Step {
         let fail_open = self
             .config
             .user_service
@@ -443,12 +679,12 @@ impl Flow {
                 "alb-oidc: user service unavailable; failure_mode=allow, forwarding {:?} with claims-only identity",
                 identity.username
             );
-            Verdict::Allow {
+            Step::Allow {
                 identity,
                 user: None,
             }
         } else {
-            Verdict::Deny(Denial::UserServiceUnavailable)
+            Step::deny(Denial::UserServiceUnavailable)
         }
     }
 
@@ -551,9 +787,9 @@ impl Flow {
     }
 }
 
-fn user_verdict(host: &dyn Host, identity: Rc<Identity>, answer: Rc<UserAnswer>) -> Verdict {
+fn user_step(host: &dyn Host, identity: Rc<Identity>, answer: Rc<UserAnswer>) -> Step {
     match answer.as_ref() {
-        UserAnswer::Allowed(_) => Verdict::Allow {
+        UserAnswer::Allowed(_) => Step::Allow {
             identity,
             user: Some(answer),
         },
@@ -563,7 +799,10 @@ fn user_verdict(host: &dyn Host, identity: Rc<Identity>, answer: Rc<UserAnswer>)
                 "alb-oidc: user {:?} refused by the user service: {reason}",
                 identity.username
             );
-            Verdict::Deny(Denial::UserRefused)
+            Step::Deny {
+                denial: Denial::UserRefused,
+                identity: Some(identity),
+            }
         }
     }
 }
@@ -572,12 +811,19 @@ fn user_verdict(host: &dyn Host, identity: Rc<Identity>, answer: Rc<UserAnswer>)
 /// refusal's reason.
 fn settle(host: &dyn Host, ctx: u32, verdict: Verdict) -> Verdict {
     match &verdict {
-        Verdict::Allow { .. } => host.count(Counter::Allowed),
-        Verdict::Deny(denial) => {
+        Verdict::Allow { rule, .. } => {
+            host.count(Counter::Allowed);
+            host.ruled(*rule, true);
+        }
+        Verdict::Pass { rule } => host.ruled(*rule, true),
+        Verdict::Deny { denial, rule, .. } => {
             host.denied(*denial);
+            if let Some(rule) = rule {
+                host.ruled(*rule, false);
+            }
             log::debug!("alb-oidc: request {ctx} denied: {}", denial.metric_suffix());
         }
-        Verdict::Pass | Verdict::Wait => {}
+        Verdict::Wait => {}
     }
     verdict
 }

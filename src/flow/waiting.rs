@@ -1,6 +1,7 @@
 //! Requests paused on a call: who waits for what, since when, and how long
 //! a wait may last before the sweep answers it.
 
+use super::Ticket;
 use crate::config::Config;
 use crate::denial::Denial;
 use crate::engine::PendingToken;
@@ -14,6 +15,13 @@ use std::time::Duration;
 pub enum Stage {
     Key(PendingToken),
     User(Rc<Identity>),
+}
+
+struct Paused {
+    stage: Stage,
+    ticket: Ticket,
+    /// When the request arrived: the deadline covers all of its stages.
+    since: f64,
 }
 
 /// Every kind of stage, for the deadline.
@@ -68,12 +76,6 @@ pub fn max_wait(config: &Config) -> Duration {
     Duration::from_millis(budget + SWEEP_MARGIN_MS)
 }
 
-struct Paused {
-    stage: Stage,
-    /// When the request arrived: the deadline covers all of its stages.
-    since: f64,
-}
-
 /// The paused requests of one worker and the lists they wait on.
 #[derive(Default)]
 pub struct Waiting {
@@ -95,50 +97,67 @@ impl Waiting {
     }
 
     /// Pauses `ctx` on a key. `since` is the request's arrival.
-    pub fn wait_key(&mut self, ctx: u32, pending: PendingToken, since: f64) {
+    pub fn wait_key(&mut self, ctx: u32, pending: PendingToken, ticket: Ticket, since: f64) {
         self.by_kid
             .entry(pending.kid.clone())
             .or_default()
             .push(ctx);
         let stage = Stage::Key(pending);
-        self.paused.insert(ctx, Paused { stage, since });
+        self.paused.insert(
+            ctx,
+            Paused {
+                stage,
+                ticket,
+                since,
+            },
+        );
     }
 
-    pub fn wait_user(&mut self, ctx: u32, identity: Rc<Identity>, since: f64) {
+    pub fn wait_user(&mut self, ctx: u32, identity: Rc<Identity>, ticket: Ticket, since: f64) {
         self.by_user
             .entry(identity.username.clone())
             .or_default()
             .push(ctx);
         let stage = Stage::User(identity);
-        self.paused.insert(ctx, Paused { stage, since });
+        self.paused.insert(
+            ctx,
+            Paused {
+                stage,
+                ticket,
+                since,
+            },
+        );
     }
 
-    /// The requests waiting on `kid`, with their pending tokens and arrival.
-    pub fn take_key_waiters(&mut self, kid: &str) -> Vec<(u32, PendingToken, f64)> {
+    /// The requests waiting on `kid`, with their pending tokens, tickets and
+    /// arrival.
+    pub fn take_key_waiters(&mut self, kid: &str) -> Vec<(u32, PendingToken, Ticket, f64)> {
         self.remote_keys.remove(kid);
         let mut out = Vec::new();
         for ctx in self.by_kid.remove(kid).unwrap_or_default() {
             if let Some(Paused {
                 stage: Stage::Key(pending),
+                ticket,
                 since,
             }) = self.paused.remove(&ctx)
             {
-                out.push((ctx, pending, since));
+                out.push((ctx, pending, ticket, since));
             }
         }
         out
     }
 
-    pub fn take_user_waiters(&mut self, username: &str) -> Vec<(u32, Rc<Identity>)> {
+    pub fn take_user_waiters(&mut self, username: &str) -> Vec<(u32, Rc<Identity>, Ticket)> {
         self.remote_users.remove(username);
         let mut out = Vec::new();
         for ctx in self.by_user.remove(username).unwrap_or_default() {
             if let Some(Paused {
                 stage: Stage::User(identity),
+                ticket,
                 ..
             }) = self.paused.remove(&ctx)
             {
-                out.push((ctx, identity));
+                out.push((ctx, identity, ticket));
             }
         }
         out
@@ -171,7 +190,7 @@ impl Waiting {
 
     /// Answers 503 to every request paused past `max_wait`, and drops
     /// waiter entries of requests that are gone.
-    pub fn sweep(&mut self, now: f64, max_wait: Duration) -> Vec<(u32, Denial)> {
+    pub fn sweep(&mut self, now: f64, max_wait: Duration) -> Vec<(u32, Denial, Ticket)> {
         let limit = max_wait.as_secs_f64();
         let stale: Vec<u32> = self
             .paused
@@ -186,7 +205,7 @@ impl Waiting {
                     "alb-oidc: request {ctx} waited {:.1}s for a call; answering 503",
                     now - p.since
                 );
-                answers.push((ctx, p.stage.kind().lapse()));
+                answers.push((ctx, p.stage.kind().lapse(), p.ticket));
             }
         }
         let paused = &self.paused;

@@ -42,18 +42,36 @@ impl RequestHeaders for HostRequestHeaders {
     }
 }
 
+/// Filter state for access logs: Envoy stores a property set by a filter
+/// under `wasm.<name>`, readable as `%FILTER_STATE(wasm.alb_oidc.user:PLAIN)%`.
+const LOG_USER: &str = "alb_oidc.user";
+const LOG_RULE: &str = "alb_oidc.rule";
+
 /// Carries out a verdict on the request of the current (effective) context;
-/// the action is for a context deciding its own request.
-pub fn apply(verdict: &Verdict) -> Action {
+/// the action is for a context deciding its own request. `rule_name` is
+/// the name of the verdict's rule, for the access log.
+pub fn apply(verdict: &Verdict, rule_name: Option<&str>) -> Action {
+    if !matches!(verdict, Verdict::Wait) {
+        // Host-call audit: the path is one fixed name (Envoy prefixes
+        // `wasm.`); the values are a rule name (`[A-Za-z0-9_-]`) and a
+        // verified username, stored as bytes, never parsed. A failure (no
+        // stream) must not fail the request.
+        if let Some(rule) = rule_name {
+            let _ = hostcalls::set_property(vec![LOG_RULE], Some(rule.as_bytes()));
+        }
+        if let Some(user) = verdict.username() {
+            let _ = hostcalls::set_property(vec![LOG_USER], Some(user.as_bytes()));
+        }
+    }
     match verdict {
-        Verdict::Pass | Verdict::Allow { .. } => {
+        Verdict::Pass { .. } | Verdict::Allow { .. } => {
             // The incoming copies were removed first: these are the only ones.
             for (name, value) in verdict.headers() {
                 add_request_header(name, value);
             }
             Action::Continue
         }
-        Verdict::Deny(denial) => {
+        Verdict::Deny { denial, .. } => {
             send_denial(*denial);
             Action::Pause
         }
@@ -87,7 +105,7 @@ impl HttpContext for AuthHttp {
             return Action::Pause;
         };
         let verdict = flow.on_request(self.id, &mut HostRequestHeaders, now_s(), services);
-        let action = apply(&verdict);
+        let action = apply(&verdict, verdict.rule().map(|r| flow.rule_name(r)));
         if matches!(verdict, Verdict::Wait) {
             worker.update_tick();
         }

@@ -1,7 +1,8 @@
 //! The flow's counters as Envoy stats (`/stats`, `/stats/prometheus`).
 
 use crate::denial::Denial;
-use crate::flow::host::{denied_counter_name, Counter, Metrics};
+use crate::flow::host::{denied_counter_name, rule_counter_names, Counter, Metrics};
+use crate::rules::RuleId;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
@@ -9,6 +10,8 @@ use proxy_wasm::types::MetricType;
 pub struct HostMetrics {
     counters: Vec<Option<u32>>,
     denied: Vec<Option<u32>>,
+    /// (allowed, denied) by `RuleId` of the configuration in force.
+    rules: Vec<(Option<u32>, Option<u32>)>,
 }
 
 // Host-call audit: Envoy takes a metric name as a stat name (its tag
@@ -33,7 +36,19 @@ impl HostMetrics {
                 .iter()
                 .map(|d| define(&denied_counter_name(*d)))
                 .collect(),
+            rules: Vec::new(),
         }
+    }
+
+    /// Defines the counters of a configuration's rules (Envoy hands back
+    /// the same id for a name defined before, so a reload keeps counting).
+    pub fn define_rules<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        self.rules = names
+            .map(|name| {
+                let (allowed, denied) = rule_counter_names(name);
+                (define(&allowed), define(&denied))
+            })
+            .collect();
     }
 }
 
@@ -45,5 +60,11 @@ impl Metrics for HostMetrics {
     fn denied(&self, denial: Denial) {
         // `Denial::ALL` is derived in declaration order, the discriminants'.
         bump(self.denied.get(denial as usize).copied().flatten());
+    }
+
+    fn ruled(&self, rule: RuleId, allowed: bool) {
+        if let Some((on_allowed, on_denied)) = self.rules.get(rule.0) {
+            bump(if allowed { *on_allowed } else { *on_denied });
+        }
     }
 }

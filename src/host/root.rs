@@ -42,7 +42,12 @@ impl AuthRoot {
             if hostcalls::set_effective_context(ctx).is_err() {
                 continue;
             }
-            if matches!(apply(&verdict), Action::Continue) {
+            // The worker is not borrowed while Envoy acts on the verdict.
+            let rule_name = verdict.rule().and_then(|rule| {
+                let worker = self.worker.borrow();
+                worker.flow.as_ref().map(|f| f.rule_name(rule).to_owned())
+            });
+            if matches!(apply(&verdict, rule_name.as_deref()), Action::Continue) {
                 let _ = hostcalls::resume_http_request();
             }
         }

@@ -8,6 +8,7 @@ use crate::denial::Denial;
 use crate::engine::SignatureVerifier;
 use crate::flow::host::Metrics;
 use crate::flow::{CallRequest, Counter, DispatchFailed, Flow, Host};
+use crate::rules::RuleId;
 use crate::shared_cache::SharedStore;
 use proxy_wasm::hostcalls;
 use std::time::Duration;
@@ -39,6 +40,7 @@ impl Worker {
 
     pub fn configure(&mut self, next: Flow) {
         next.prepare(&self.services);
+        self.services.metrics.define_rules(next.rule_names());
         self.services.verifier = HostVerifier::new(next.signature_backend(), EnvoyForeignFunction);
         match &mut self.flow {
             Some(flow) => flow.reconfigure(next),
@@ -64,6 +66,10 @@ impl Metrics for Services {
 
     fn denied(&self, denial: Denial) {
         self.metrics.denied(denial);
+    }
+
+    fn ruled(&self, rule: RuleId, allowed: bool) {
+        self.metrics.ruled(rule, allowed);
     }
 }
 

@@ -225,6 +225,18 @@ impl AccessRules {
         self.rules.get(id.0)
     }
 
+    /// The id of the rule named `name` (names are unique).
+    pub fn rule_id(&self, name: &str) -> Option<RuleId> {
+        self.rules.iter().position(|r| r.name == name).map(RuleId)
+    }
+
+    /// Whether routing reads the request (`:method`, `:authority`,
+    /// `:path`): not when the default rule is all there is and unreadable
+    /// paths are not refused.
+    pub fn reads_request(&self) -> bool {
+        self.rules.len() > 1 || self.refuse_unreadable
+    }
+
     /// What applies when no rule matches.
     pub fn default_access(&self) -> Access {
         self.rules
@@ -233,13 +245,6 @@ impl AccessRules {
     }
 
     /// The claims that hold groups (`groups_claim`).
-    /// Whether the configuration uses authorization beyond `exempt_paths`
-    /// and `allow_missing` (`rules`, an explicit `default_rule`,
-    /// `groups_claim`).
-    pub fn uses_authorization(&self) -> bool {
-        self.refuse_unreadable || !self.groups_claims.is_empty()
-    }
-
     pub fn groups_claims(&self) -> &[String] {
         &self.groups_claims
     }
@@ -263,6 +268,9 @@ impl AccessRules {
         authority: &str,
         request_path: Option<&str>,
     ) -> Result<RouteDecision, UnreadablePath> {
+        if !self.reads_request() {
+            return Ok(Combined::default().decision(self));
+        }
         let request = Request {
             method,
             host: request_host(authority),
@@ -407,6 +415,11 @@ impl fmt::Display for Unmet<'_> {
 impl RouteDecision {
     pub fn access(&self) -> Access {
         self.access
+    }
+
+    /// The (first) deciding rule: the one counters and access logs name.
+    pub fn first_rule(&self) -> RuleId {
+        self.first
     }
 
     /// The deciding rules: one, or for `Require` every rule whose

@@ -16,7 +16,7 @@ use crate::store::MemoryStore;
 use crate::token::{self as mint, Padding, Signing};
 use alb_oidc::b64;
 use alb_oidc::claims::{self, ClaimRules};
-use alb_oidc::config::{self, Config, HeaderNames, HeaderRole};
+use alb_oidc::config::{self, Config, HeaderNames, HeaderRole, ALB_IDENTITY_HEADER};
 use alb_oidc::engine::{Engine, KeyResponse, RustVerifier, TokenStep, UserStep};
 use alb_oidc::identity::is_safe_header_value;
 use alb_oidc::keys::PublicKey;
@@ -204,11 +204,15 @@ fn assert_canonical_segments(raw: &str) {
     }
 }
 
-/// Every header name the filter injects (the six identity headers and
-/// the claim headers).
+/// Every header name the filter injects (the six identity headers, the
+/// claim headers, and the ALB's identity header made true unless
+/// `strip_alb_headers`).
 pub fn managed_headers(c: &Config) -> Vec<String> {
     let mut names: Vec<String> = c.headers.iter().map(|(_, name)| name.to_owned()).collect();
     names.extend(c.claim_headers.iter().map(|(_, header)| header.clone()));
+    if !c.strip_alb_headers {
+        names.push(ALB_IDENTITY_HEADER.to_owned());
+    }
     names
 }
 
@@ -223,6 +227,9 @@ fn assert_identity_safe(step: &TokenStep, config: &Config, raw: &str) {
     let managed = managed_headers(config);
     for (name, value) in &identity.headers {
         assert!(managed.contains(name), "unmanaged header {name:?} injected");
+        if name == ALB_IDENTITY_HEADER {
+            assert_eq!(Some(value), identity.sub.as_ref(), "{name} is not the sub");
+        }
         assert!(
             is_safe_header_value(value),
             "unsafe value {value:?} for {name:?}"
@@ -392,7 +399,10 @@ pub fn config_target(data: &[u8]) {
     for (i, name) in managed.iter().enumerate() {
         assert!(!name.is_empty());
         assert_eq!(name, &name.to_ascii_lowercase());
-        assert!(!config::ALB_HEADERS.contains(&name.as_str()));
+        // The ALB's identity header is set by the filter itself, never a
+        // configured name.
+        let configured = i + usize::from(!c.strip_alb_headers) < managed.len();
+        assert!(!(configured && config::ALB_HEADERS.contains(&name.as_str())));
         assert!(
             !managed[..i].contains(name),
             "header {name:?} is managed twice"
@@ -592,7 +602,8 @@ pub fn grpc_answer_target(data: &[u8]) {
         let answer = users::decode_answer(body, &username, names);
         let message = <pb::AuthenticateResponse as prost::Message>::decode(body).ok();
         match &answer {
-            Some(UserAnswer::Allowed(headers)) => {
+            Some(UserAnswer::Allowed(allowed_user)) => {
+                let headers = &allowed_user.headers;
                 let Some(pb::AuthenticateResponse {
                     result: Some(pb::authenticate_response::Result::User(user)),
                 }) = &message
@@ -601,13 +612,9 @@ pub fn grpc_answer_target(data: &[u8]) {
                 };
                 assert_eq!(user.username, username, "an answer about another user");
                 assert!(user.is_active, "an inactive user allowed");
-                let allowed = [
-                    HeaderRole::UserId,
-                    HeaderRole::Email,
-                    HeaderRole::Groups,
-                    HeaderRole::Name,
-                ]
-                .map(|role| names.get(role));
+                assert_eq!(allowed_user.groups, user.groups);
+                let allowed = [HeaderRole::UserId, HeaderRole::Email, HeaderRole::Name]
+                    .map(|role| names.get(role));
                 for (i, (name, value)) in headers.iter().enumerate() {
                     assert!(allowed.contains(&name.as_str()), "{name:?} injected");
                     assert!(!value.is_empty() && is_safe_header_value(value));

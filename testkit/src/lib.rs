@@ -33,6 +33,8 @@
 
 pub mod batch;
 pub mod error;
+#[cfg(feature = "filter")]
+pub mod fake_host;
 pub mod fixtures;
 #[cfg(feature = "filter")]
 pub mod harness;
