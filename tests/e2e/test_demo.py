@@ -197,6 +197,19 @@ def test_demo_interactive_ctrl_c(demo_env: dict[str, str]) -> None:
         assert b"Raw ALB headers forwarded by Envoy: none." in anon.body
         # Request lines of the children are followed on the console.
         wait_until(lambda: "[alb-sim] alb-sim proxy:" in log.read_text(), 10, what="followed proxy log")
+        # Envoy's access log (envoy/demo.yaml) names the verified user and the deciding
+        # rule from the filter state, on 200, 403 and 401 alike ("-" when unset).
+        # Envoy flushes access logs every 10 s by default.
+        envoy_log = Path(demo_env["DEMO_RUN_DIR"]) / "logs" / "envoy.log"
+        lines = [
+            '"GET /admin HTTP/1.1" 200 user=alice rule=admin',
+            '"GET /admin/users HTTP/1.1" 403 user=carol rule=admin',
+            '"GET /admin HTTP/1.1" 401 user=- rule=admin',
+            '"GET /catalog HTTP/1.1" 200 user=- rule=catalog',
+            '"GET /healthz HTTP/1.1" 200 user=- rule=exempt_paths',
+            '"GET / HTTP/1.1" 401 user=- rule=default',
+        ]
+        wait_until(lambda: all(ln in envoy_log.read_text() for ln in lines), 30, what="the access log lines")
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # what Ctrl-C does
