@@ -24,7 +24,10 @@
 //!   test kit's fake host (header listing parsed, identity headers stripped,
 //!   routing, cache hit, requirement check, verdict and its headers), with no
 //!   rules and with the same 20 rules: their difference is what 20 rules
-//!   cost per request (issue 12's budget: at most 1 µs).
+//!   cost per request (issue 12's budget: at most 1 µs);
+//!   `flow_hot_groups_claim_only`: `groups_claim` and no rules (the groups
+//!   from the token, and the `x-auth-groups` header they add), to split
+//!   that difference.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use alb_oidc::claims::{self, ClaimRules};
@@ -249,8 +252,9 @@ fn bench_flow(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
         "exempt_paths": ["/healthz"],
         "signature_backend": "rust",
     });
-    let mut with_rules = base.clone();
-    with_rules["groups_claim"] = "custom:groups".into();
+    let mut with_groups = base.clone();
+    with_groups["groups_claim"] = "custom:groups".into();
+    let mut with_rules = with_groups.clone();
     with_rules["rules"] = twenty_rules_json();
     let token = alb_token(
         &alb_header(),
@@ -282,6 +286,7 @@ fn bench_flow(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
     ];
     for (name, json, rule) in [
         ("flow_hot_rules_none", &base, "default"),
+        ("flow_hot_groups_claim_only", &with_groups, "default"),
         ("flow_hot_rules_20", &with_rules, "api"),
     ] {
         let config = config::parse(json.to_string().as_bytes()).unwrap();
