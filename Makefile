@@ -8,6 +8,12 @@ PY        := $(VENV)/bin/python
 ENVOY     := $(VENV)/bin/envoy
 WASM      := target/wasm32-wasip1/release/alb_oidc.wasm
 CARGO     ?= cargo
+# Native release binaries (user service, alb-sim, bench tools): thin LTO and
+# parallel codegen. Fat LTO with one codegen unit over tonic and sqlx took
+# minutes of a 2-core CI run for no difference the benches can see; the
+# .wasm keeps the full release profile (Cargo.toml), where size and speed
+# are the product.
+NATIVE_RELEASE := CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 $(CARGO) build --release
 
 .PHONY: help setup toolchain venv wasm build test test-unit test-e2e lint lint-python fmt demo bench fuzz clean \
         demo-check istio-plugin test-deploy node-tools screenshot
@@ -41,7 +47,7 @@ wasm: toolchain
 	@ls -l $(WASM)
 
 build: wasm
-	$(CARGO) build --release -p alb-oidc-user-service -p alb-sim
+	$(NATIVE_RELEASE) -p alb-oidc-user-service -p alb-sim
 
 # ---- local kit (docs/local-kit.md) and Istio packaging (docs/istio.md) ----
 # Demo ports: DEMO_PROXY_PORT=8000 DEMO_ENVOY_PORT=10000 DEMO_ADMIN_PORT=9901
@@ -85,7 +91,7 @@ screenshot: build venv
 
 # Compose file, Istio manifests and the demo's Envoy configs, checked without Docker.
 test-deploy: venv node-tools
-	$(CARGO) build --release -p alb-sim
+	$(NATIVE_RELEASE) -p alb-sim
 	$(PY) -m pytest -q tests/e2e/test_deploy_files.py tests/e2e/test_manifest_schemas.py tests/e2e/test_plugin_image.py
 
 # Every Python file in the repo (settings in pyproject.toml).
@@ -139,7 +145,7 @@ clean:
 .PHONY: bench-build bench-smoke bench-micro
 
 bench-build: wasm venv
-	$(CARGO) build --release -p alb-oidc-user-service -p alb-sim -p alb-oidc-bench-tools
+	$(NATIVE_RELEASE) -p alb-oidc-user-service -p alb-sim -p alb-oidc-bench-tools
 	$(CARGO) build --release --target wasm32-wasip1 -p alb-oidc-bench-noop
 
 $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed

@@ -37,12 +37,14 @@ def http_request(
     timeout: float = DEFAULT_REQUEST_TIMEOUT,
     conn: http.client.HTTPConnection | None = None,
 ) -> Response:
-    """Send one request with the path exactly as given."""
+    """Send one request with the path exactly as given; a `host` header in
+    `headers` replaces the default one (127.0.0.1:port)."""
     own = conn is None
     c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        c.putrequest(method, path, skip_accept_encoding=True)
-        items = headers.items() if isinstance(headers, dict) else (headers or [])
+        items = list(headers.items() if isinstance(headers, dict) else (headers or []))
+        own_host = any(k.lower() == "host" for k, _ in items)
+        c.putrequest(method, path, skip_host=own_host, skip_accept_encoding=True)
         for k, v in items:
             c.putheader(k, v)
         c.endheaders()

@@ -19,6 +19,8 @@ class _EchoHandler(QuietHandler):
         doc = {
             "method": self.command,
             "path": self.path,
+            # the request target as sent: http.server collapses a leading `//` in `path`
+            "raw_path": self.requestline.split(" ")[1] if self.requestline.count(" ") >= 2 else self.path,
             "headers": [[k.lower(), v] for k, v in self.headers.items()],
             "body_len": len(body),
         }
@@ -27,6 +29,13 @@ class _EchoHandler(QuietHandler):
         self.send_body(200, json.dumps(doc).encode(), "application/json")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _echo  # noqa: N815
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        # Any other method spelling (`get`, `Delete`, ...): method names are
+        # case-sensitive in HTTP, and the authorization tests send them as is.
+        if name.startswith("do_"):
+            return self._echo
+        raise AttributeError(name)
 
 
 class EchoServer(ThreadedServer):
@@ -53,6 +62,11 @@ class Upstream:
     @property
     def path(self) -> str:
         return self.doc["path"]
+
+    @property
+    def raw_path(self) -> str:
+        """The request target exactly as the upstream received it."""
+        return self.doc["raw_path"]
 
     def all(self, name: str) -> list[str]:
         name = name.lower()

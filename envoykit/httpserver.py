@@ -24,7 +24,8 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a body after a HEAD answer would corrupt a reused connection
+            self.wfile.write(body)
 
 
 class ThreadedServer:

@@ -191,6 +191,7 @@ class EnvoyProcess(ProcessGroup):
         log: Path | None = None,
         die_with_parent: bool = False,
         envoy_bin: Path = ENVOY_BIN,
+        extra_args: list[str] | None = None,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(name, log or workdir / "envoy.log", cwd=workdir, die_with_parent=die_with_parent)
@@ -202,6 +203,7 @@ class EnvoyProcess(ProcessGroup):
         self.drain_time_s = drain_time_s
         self.cpus = cpus  # taskset CPU list, or None
         self.envoy_bin = envoy_bin
+        self.extra_args = list(extra_args or [])  # appended to the command line
         self.admin = EnvoyAdmin(0)
         self.listener_ports: list[int] = []
 
@@ -229,6 +231,7 @@ class EnvoyProcess(ProcessGroup):
             self.component_log_level,
             "--drain-time-s",
             str(self.drain_time_s),
+            *self.extra_args,
         ]
 
     def start(self, boot: dict | None = None, timeout: float = 60.0, comment: str | None = None) -> EnvoyProcess:

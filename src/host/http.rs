@@ -1,7 +1,10 @@
 //! The per-request HTTP context: hands the request to the flow and carries
 //! out its verdict.
 
-use super::raw::{add_request_header, header_bytes, header_pairs, remove_request_header_bytes};
+use super::raw::{
+    add_request_header, header_bytes, header_pairs, remove_request_header_bytes,
+    set_stream_property,
+};
 use super::worker::Worker;
 use crate::denial::Denial;
 use crate::flow::host::Metrics;
@@ -54,13 +57,12 @@ pub fn apply(verdict: &Verdict, rule_name: Option<&str>) -> Action {
     if !matches!(verdict, Verdict::Wait) {
         // Host-call audit: the path is one fixed name (Envoy prefixes
         // `wasm.`); the values are a rule name (`[A-Za-z0-9_-]`) and a
-        // verified username, stored as bytes, never parsed. A failure (no
-        // stream) must not fail the request.
+        // verified username, stored as bytes, never parsed.
         if let Some(rule) = rule_name {
-            let _ = hostcalls::set_property(vec![LOG_RULE], Some(rule.as_bytes()));
+            set_stream_property(LOG_RULE, rule.as_bytes());
         }
         if let Some(user) = verdict.username() {
-            let _ = hostcalls::set_property(vec![LOG_USER], Some(user.as_bytes()));
+            set_stream_property(LOG_USER, user.as_bytes());
         }
     }
     match verdict {

@@ -155,3 +155,27 @@ pub fn remove_request_header_bytes(name: &[u8]) {
         );
     }
 }
+
+#[allow(clashing_extern_declarations)]
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+}
+
+/// Sets the property `name` of the current stream (Envoy keeps it as
+/// filter state `wasm.<name>`, for access logs). The SDK's `set_property`
+/// panics on any status but Ok (NotFound when the stream is gone), which
+/// would trap the VM; here a refusal is ignored.
+pub fn set_stream_property(name: &str, value: &[u8]) {
+    // SAFETY: pointers and lengths of live Rust values, read by the host
+    // during the call only. A one-part path is the name itself (the SDK
+    // joins parts with NUL bytes, which no format string could name).
+    unsafe {
+        proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len());
+    }
+}

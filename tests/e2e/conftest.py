@@ -107,7 +107,8 @@ _PANIC_OFFSETS: dict[int, int] = {}
 
 
 def _start(wasm: Path, key_server: KeyServer, echo: EchoServer, cfg: Any, **kw: Any) -> FilterEnvoy:
-    e = FilterEnvoy(cfg, key_port=key_server.port, echo_port=echo.port, wasm_path=wasm, **kw)
+    envoy_cls = kw.pop("envoy_cls", FilterEnvoy)  # a FilterEnvoy subclass (e.g. AccessLogEnvoy)
+    e = envoy_cls(cfg, key_port=key_server.port, echo_port=echo.port, wasm_path=wasm, **kw)
     e.start()
     _LIVE.append(e)
     return e
@@ -137,7 +138,8 @@ def _no_new_panics() -> Iterator[None]:
 
 @pytest.fixture
 def make_envoy(wasm: Path, key_server: KeyServer, echo: EchoServer) -> Iterator[Callable[..., FilterEnvoy]]:
-    """Start a fresh Envoy for one test: make_envoy(config, concurrency=2, ...)."""
+    """Start a fresh Envoy for one test: make_envoy(config, concurrency=2,
+    envoy_cls=FilterEnvoy, ...)."""
     started: list[FilterEnvoy] = []
 
     def make(cfg: Any, **kw: Any) -> FilterEnvoy:

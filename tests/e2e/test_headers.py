@@ -1,13 +1,17 @@
 """What the upstream receives: client-sent identity headers are stripped on every
-path (verified, exempt, allow_missing, refused); x-amzn-oidc-* forwarding and
-strip_alb_headers; custom header names and token header."""
+path (verified, exempt, allow_missing, refused); the ALB's x-amzn-oidc-*
+headers: removed in any spelling on requests nobody verified (unless
+forward_unverified_alb_headers), x-amzn-oidc-identity rewritten to the
+verified sub, strip_alb_headers; custom header names and token header."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from checks import assert_allowed, assert_refused, upath
-from configs import IDENTITY_HEADERS, config
+from checks import IDENTITY_MISMATCH, Deltas, alb_spellings, assert_allowed, assert_refused, headers_named, upath
+from configs import ALB_HEADERS, IDENTITY_HEADERS, alb_header_spellings, config
 from tokens import ARN
 
 FORGED = "forged-by-client"
@@ -60,8 +64,11 @@ def test_refused_request_never_forwarded(envoy_main, echo, minter):
     assert_refused(envoy_main, echo, None, 401, headers=forged_headers())
 
 
-def test_x_amzn_headers_forwarded_unchanged_by_default(envoy_main, minter):
-    token = minter.mint()
+def test_x_amzn_headers_on_verified_request(envoy_main, minter):
+    """Data and access token forwarded as they came; the identity header is
+    the verified `sub`, whatever the client sent."""
+    token = minter.mint(payload={"sub": "verified-sub"})
+    d = Deltas(envoy_main, IDENTITY_MISMATCH)
     up = assert_allowed(
         envoy_main,
         token,
@@ -69,7 +76,97 @@ def test_x_amzn_headers_forwarded_unchanged_by_default(envoy_main, minter):
     )
     assert up.get("x-amzn-oidc-data") == token  # byte for byte, padding included
     assert up.get("x-amzn-oidc-accesstoken") == "access-token-value"
-    assert up.get("x-amzn-oidc-identity") == "identity-value"
+    assert up.all("x-amzn-oidc-identity") == ["verified-sub"]
+    d.assert_equal({IDENTITY_MISMATCH: 1})
+
+
+# ------------------------------------- the ALB's identity header, verified ----
+
+
+def identity_spellings(value: str) -> list[tuple[str, str]]:
+    return [(n, f"{value}-{i}") for i, n in enumerate(alb_header_spellings("x-amzn-oidc-identity"))]
+
+
+def test_identity_rewritten_to_verified_sub(envoy_backend, minter):
+    """Every spelling of x-amzn-oidc-identity the client sent is gone, and
+    exactly one copy with the verified sub reaches the upstream; one
+    mismatch counted."""
+    sub = f"sub-{uuid.uuid4().hex[:8]}"
+    d = Deltas(envoy_backend, IDENTITY_MISMATCH)
+    up = assert_allowed(envoy_backend, minter.mint(payload={"sub": sub}), headers=identity_spellings("someone-else"))
+    assert headers_named(up, ["x-amzn-oidc-identity"]) == [("x-amzn-oidc-identity", sub)]
+    d.assert_equal({IDENTITY_MISMATCH: 1})
+
+
+def test_identity_equal_to_sub_is_no_mismatch(envoy_backend, minter):
+    sub = f"sub-{uuid.uuid4().hex[:8]}"
+    d = Deltas(envoy_backend, IDENTITY_MISMATCH)
+    up = assert_allowed(envoy_backend, minter.mint(payload={"sub": sub}), headers={"x-amzn-oidc-identity": sub})
+    assert headers_named(up, ["x-amzn-oidc-identity"]) == [("x-amzn-oidc-identity", sub)]
+    d.assert_equal({})
+
+
+def test_identity_absent_is_added_without_mismatch(envoy_backend, minter):
+    sub = f"sub-{uuid.uuid4().hex[:8]}"
+    d = Deltas(envoy_backend, IDENTITY_MISMATCH)
+    up = assert_allowed(envoy_backend, minter.mint(payload={"sub": sub}))
+    assert headers_named(up, ["x-amzn-oidc-identity"]) == [("x-amzn-oidc-identity", sub)]
+    d.assert_equal({})
+
+
+def test_identity_mismatch_counted_once_per_request(envoy_backend, minter):
+    d = Deltas(envoy_backend, IDENTITY_MISMATCH)
+    for i in range(3):
+        assert_allowed(envoy_backend, minter.mint(payload={"sub": f"s{i}"}), headers={"x-amzn-oidc-identity": "x"})
+    d.assert_equal({IDENTITY_MISMATCH: 3})
+
+
+# ------------------------------------ the ALB's headers, nobody verified ----
+
+
+@pytest.fixture(scope="module", params=["host", "rust"])
+def envoy_anon(request, make_envoy_module):
+    """allow_missing (default rule optional), on one forced signature backend."""
+    return make_envoy_module(config(allow_missing=True, signature_backend=request.param), name=f"anon-{request.param}")
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/static/app.js", "anonymous"])
+def test_unverified_alb_headers_removed_in_any_spelling(envoy_anon, path):
+    p = upath("anon") if path == "anonymous" else path
+    up = assert_allowed(envoy_anon, None, path=p, headers=alb_spellings(with_token=path != "anonymous"))
+    assert headers_named(up, ALB_HEADERS) == [], f"{p}: {headers_named(up, ALB_HEADERS)}"
+
+
+def test_exempt_request_with_valid_token_forwards_no_alb_header(envoy_anon, minter):
+    """An exempt request's token is not verified: it goes too."""
+    up = assert_allowed(
+        envoy_anon,
+        None,
+        path="/static/app.js",
+        headers=[("x-amzn-oidc-data", minter.mint()), ("x-amzn-oidc-identity", "id")],
+    )
+    assert headers_named(up, ALB_HEADERS) == []
+
+
+@pytest.fixture(scope="module")
+def envoy_forward_unverified(make_envoy_module):
+    return make_envoy_module(config(allow_missing=True, forward_unverified_alb_headers=True), name="forward-unverified")
+
+
+@pytest.mark.parametrize("path", ["/healthz", "anonymous"])
+def test_forward_unverified_alb_headers_keeps_them(envoy_forward_unverified, path):
+    p = upath("anon") if path == "anonymous" else path
+    sent = alb_spellings(with_token=path != "anonymous")
+    up = assert_allowed(envoy_forward_unverified, None, path=p, headers=sent)
+    # Envoy's HTTP/1 codec lowercases names; nothing else changes
+    assert sorted(headers_named(up, ALB_HEADERS)) == sorted((k.lower(), v) for k, v in sent)
+
+
+def test_forward_unverified_still_rewrites_verified_identity(envoy_forward_unverified, minter):
+    up = assert_allowed(
+        envoy_forward_unverified, minter.mint(payload={"sub": "fw-sub"}), headers=identity_spellings("other")
+    )
+    assert headers_named(up, ["x-amzn-oidc-identity"]) == [("x-amzn-oidc-identity", "fw-sub")]
 
 
 # ------------------------------------------------------ strip_alb_headers ----
@@ -89,6 +186,21 @@ def test_strip_alb_headers_on_verified(envoy_strip, minter):
     assert up.get("x-auth-user") == "u-strip"
     for h in ("x-amzn-oidc-data", "x-amzn-oidc-accesstoken", "x-amzn-oidc-identity"):
         assert up.all(h) == [], f"{h} forwarded despite strip_alb_headers"
+
+
+def test_strip_alb_headers_on_verified_repeated_copies(envoy_strip, minter):
+    """strip_alb_headers removes every copy (any case) and adds no identity.
+    (The `_` spellings on verified requests are not in the contract.)"""
+    token = minter.mint(payload={"sub": "u-strip"})
+    extra = [(k, v) for k, v in alb_spellings(with_token=False) if "_" not in k]
+    up = assert_allowed(envoy_strip, token, headers=extra)
+    assert [(k, v) for k, v in headers_named(up, ALB_HEADERS) if "_" not in k] == []
+
+
+def test_strip_alb_headers_on_unverified_any_spelling(envoy_strip):
+    for path, with_token in (("/healthz", True), (upath("anon"), False)):
+        up = assert_allowed(envoy_strip, None, path=path, headers=alb_spellings(with_token=with_token))
+        assert headers_named(up, ALB_HEADERS) == [], path
 
 
 def test_strip_alb_headers_on_exempt_and_anonymous(envoy_strip):
@@ -143,6 +255,12 @@ def test_custom_names(envoy_custom, minter):
     )
     # the default names are not injected by this config
     assert up.all("x-auth-user") == [] and up.all("x-auth-claims") == []
+
+
+def test_custom_token_header_removed_on_exempt_request(envoy_custom):
+    """The configured token_header is the ALB data header to remove, in any spelling."""
+    up = assert_allowed(envoy_custom, None, path="/healthz", headers=alb_spellings(token_header="x-test-token"))
+    assert headers_named(up, ["x-test-token", "x-amzn-oidc-identity", "x-amzn-oidc-accesstoken"]) == []
 
 
 def test_custom_token_header_only(envoy_custom, echo, minter):
