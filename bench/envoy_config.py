@@ -6,8 +6,9 @@ Every listener has the same route table:
   headers it received). Only the validation phase uses it: it shows that the
   variant injects the identity header and that the filter actually ran.
 * everything else -> ``direct_response`` 200 ``ok``. The measurement phases
-  only hit ``/``, so no upstream cost enters the numbers and only the HTTP
-  filters differ between variants.
+  only hit ``/`` (variant (r): ``/api/orders/42?expand=items``, the path its
+  20th rule matches), so no upstream cost enters the numbers and only the
+  HTTP filters differ between variants.
 
 Each wasm listener gets its own ``vm_id``, hence its own V8 VM and caches:
 one variant's verified tokens can never make another variant's requests hot.
@@ -36,7 +37,7 @@ IDENTITY_HEADER = "x-auth-user"
 
 @dataclass
 class Variant:
-    key: str  # "a".."h"
+    key: str  # "a".."h", "r"
     title: str
     kind: str  # "none" | "noop" | "alb" | "jwt"
     tokens: str  # "hot" | "cold"
@@ -48,6 +49,10 @@ class Variant:
     extra: dict = field(default_factory=dict)
     # Another build of the filter (--baseline-wasm), for before/after in one run.
     wasm: Path | None = None
+    # The path the load generator requests.
+    path: str = "/"
+    # The rule that decides `path` (counted in alb_oidc.rule.<name>.allowed).
+    rule: str | None = None
 
 
 def alb_config(backend: str, *, user_service: bool = False) -> dict:
@@ -66,6 +71,42 @@ def alb_config(backend: str, *, user_service: bool = False) -> dict:
     return cfg
 
 
+RULES_PATH = "/api/orders/42?expand=items"
+RULES_LATE_RULE = "api"
+
+
+def twenty_rules() -> list[dict]:
+    """19 rules a GET of RULES_PATH passes by (other paths, hosts, methods,
+    case-folded prefixes), then the one it matches: a `require` on a claim
+    every bench token has. The shape of the criterion bench's 20 rules
+    (benches/core.rs); the late rule checks a claim instead of groups, so that
+    (r) sends exactly (c)'s token and differs from (c) only by the rules."""
+    rules: list[dict] = []
+    for i in range(19):
+        name = f"r{i}"
+        match i % 4:
+            case 0:
+                rules.append({"name": name, "paths": [f"/area{i}/*"], "allow": "anyone"})
+            case 1:
+                rules.append({"name": name, "hosts": [f"h{i}.example.com"], "allow": "deny"})
+            case 2:
+                rules.append(
+                    {"name": name, "paths": ["/api/*"], "methods": ["DELETE"], "require": {"groups_any": ["admin"]}}
+                )
+            case _:
+                rules.append(
+                    {"name": name, "paths": [f"/exact{i}", f"/p{i}/*"], "ignore_case": True, "allow": "optional"}
+                )
+    rules.append({"name": RULES_LATE_RULE, "paths": ["/api/*"], "require": {"claims": {"email_verified": ["true"]}}})
+    return rules
+
+
+def rules_config() -> dict:
+    """(c)'s configuration plus 20 route rules; `groups_claim` names a claim the
+    bench tokens lack (group requirements need a source of groups)."""
+    return {**alb_config("host"), "groups_claim": "custom:groups", "rules": twenty_rules()}
+
+
 def variants() -> list[Variant]:
     return [
         Variant("a", "Envoy alone (router only)", "none", "hot", expects_identity=False),
@@ -82,6 +123,15 @@ def variants() -> list[Variant]:
             "hot",
             alb_config("host", user_service=True),
             expects_user_id=True,
+        ),
+        Variant(
+            "r",
+            "alb-oidc hot, 20 route rules (the 20th matches)",
+            "alb",
+            "hot",
+            rules_config(),
+            path=RULES_PATH,
+            rule=RULES_LATE_RULE,
         ),
     ]
 

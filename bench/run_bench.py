@@ -12,7 +12,7 @@ What a run does:
    (alb-sim's library) before any Envoy starts; the key is served by a tiny
    key server (a STATIC cluster) and inlined as a JWKS for jwt_authn;
 2. one Envoy (`--concurrency 1`, pinned to CPU 1 with taskset) with one
-   listener per variant (a)-(h), `direct_response` upstream;
+   listener per variant (a)-(h), (r), `direct_response` upstream;
 3. validation of every variant through an echo route (`/check`): 200, the
    identity header, 401 for a tampered and for a missing token, the no-op
    filter loaded, and the token cache behaving as the variant says (hot:
@@ -365,6 +365,8 @@ class Bench:
                 check(bool(uid) and uid.isdigit(), f"({v.key}) x-auth-user-id missing or odd: {uid!r}")
             r = http_request(v.port, "/", {ec.TOKEN_HEADER: tok})
             check(r.status == 200 and r.body == b"ok\n", f"({v.key}) / answered {r.status} {r.body[:100]!r}")
+            if v.rule:
+                self.validate_rules(v, tok)
             if v.kind in ("alb", "jwt"):
                 bad = tamper(self.token_for(v, 1))
                 for hdrs, what in (({ec.TOKEN_HEADER: bad}, "tampered token"), ({}, "no token")):
@@ -382,6 +384,26 @@ class Bench:
                 + (", 401 for tampered/missing token" if v.kind in ("alb", "jwt") else "")
             )
         self.results["validated"] = True
+
+    def validate_rules(self, v: ec.Variant, tok: str) -> None:
+        """The rules variant routes as configured: its path by the late rule
+        (exactly one more allowed on that rule's counter), an earlier
+        `require` on DELETE refused (403: no groups), an `anyone` rule open
+        without a token."""
+        counter = f"alb_oidc.rule.{v.rule}.allowed"
+
+        def allowed() -> int:
+            return sum(n for k, n in self.envoy.admin.stats("alb_oidc").items() if k.endswith(counter))
+
+        before = allowed()
+        r = http_request(v.port, v.path, {ec.TOKEN_HEADER: tok})
+        check(r.status == 200 and r.body == b"ok\n", f"({v.key}) {v.path} answered {r.status} {r.body[:100]!r}")
+        check(allowed() - before == 1, f"({v.key}) {counter} went {before} -> {allowed()}, want +1")
+        r = http_request(v.port, "/api/orders/42", {ec.TOKEN_HEADER: tok}, method="DELETE")
+        check(r.status == 403, f"({v.key}) DELETE /api/... (needs group admin) answered {r.status}, want 403")
+        r = http_request(v.port, "/area0/x")
+        check(r.status == 200, f"({v.key}) /area0/x (allow: anyone) without a token answered {r.status}, want 200")
+        log(f"({v.key}) rules: {v.path} by rule {v.rule}, DELETE 403, anyone 200 without a token")
 
     def semantics_run(self, v: ec.Variant, n: int) -> dict:
         """n requests through wrk, checking statuses and (for alb-oidc) that
@@ -412,13 +434,20 @@ class Bench:
             if v.expects_user_id:
                 out["user_cache_hit"] = delta("user_service.cache_hit")
                 out["user_calls"] = delta("user_service.calls")
+            if v.rule:
+                by_rule = delta(f"rule.{v.rule}.allowed")
+                out["rule_allowed"] = by_rule
+                check(
+                    res.requests <= by_rule <= res.requests + 4 * res.chunks,
+                    f"({v.key}) rule {v.rule} allowed {by_rule}, wrk completed {res.requests}",
+                )
         return out
 
     # -- load --------------------------------------------------------------------
     def wrk_run(self, v: ec.Variant, **kw: Any) -> WrkResult:
         tf = self.pools[v.key] if v.tokens == "cold" else self.hot_file
         off = self.offsets.get(v.key, 0)
-        res = self.wrk.run(v.port, tf, offset=off, **kw)
+        res = self.wrk.run(v.port, tf, offset=off, path=v.path, **kw)
         if v.tokens == "cold":
             self.offsets[v.key] = off + res.requests + kw.get("connections", 16)
         return res
@@ -761,7 +790,7 @@ def environment() -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="correctness only: validation + a few hundred requests")
-    ap.add_argument("--variants", default="abcdefgh")
+    ap.add_argument("--variants", default="abcdefghr")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument(
         "--baseline-wasm",

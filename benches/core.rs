@@ -19,6 +19,15 @@
 //!   `require` of groups and a claim (the budget: at most 1 µs more);
 //!   `rules_20_route_only`: just `route`, with the 20 rules;
 //!   `rules_20_slow_path`: the same for a path with several readings.
+//! - `flow_hot_rules_none` / `flow_hot_rules_20`: the whole per-request path
+//!   of the filter's core, `Flow::on_request` with a cached token, through the
+//!   test kit's fake host (header listing parsed, identity headers stripped,
+//!   routing, cache hit, requirement check, verdict and its headers), with no
+//!   rules and with the same 20 rules: their difference is what 20 rules
+//!   cost per request (issue 12's budget: at most 1 µs);
+//!   `flow_hot_groups_claim_only`: `groups_claim` and no rules (the groups
+//!   from the token, and the `x-auth-groups` header they add), to split
+//!   that difference.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use alb_oidc::claims::{self, ClaimRules};
@@ -31,7 +40,7 @@ use alb_oidc_testkit::fixtures::{standard_key, ARN, CLIENT, ISSUER, KID};
 use alb_oidc_testkit::keys::public_key_pem;
 use alb_oidc_testkit::store::MemoryStore as Store;
 use alb_oidc_testkit::token::{mint, now_unix, Claims, HeaderFields};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use p256::ecdsa::{Signature, SigningKey};
 use std::hint::black_box;
 use std::rc::Rc;
@@ -193,12 +202,24 @@ fn benches(c: &mut Criterion) {
     });
 
     bench_rules(&mut g);
+    bench_flow(&mut g);
     g.finish();
 }
 
 /// 19 rules a request to `/api/...` on app.example.com passes by (other
 /// paths, hosts, methods), then the one it matches.
 fn twenty_rules() -> config::Config {
+    let json = serde_json::json!({
+        "region": "us-east-1",
+        "alb_arns": [ARN],
+        "exempt_paths": ["/healthz"],
+        "groups_claim": "custom:groups",
+        "rules": twenty_rules_json(),
+    });
+    config::parse(json.to_string().as_bytes()).unwrap()
+}
+
+fn twenty_rules_json() -> serde_json::Value {
     let mut rules: Vec<serde_json::Value> = (0..19)
         .map(|i| match i % 4 {
             0 => serde_json::json!({"name": format!("r{i}"), "paths": [format!("/area{i}/*")], "allow": "anyone"}),
@@ -211,14 +232,102 @@ fn twenty_rules() -> config::Config {
         .collect();
     rules.push(serde_json::json!({"name": "api", "paths": ["/api/*"],
         "require": {"groups_any": ["admin", "staff"], "claims": {"custom:tenant": ["acme", "globex"]}}}));
-    let json = serde_json::json!({
+    serde_json::Value::Array(rules)
+}
+
+/// `Flow::on_request` for a token already in the verified-token cache, as
+/// every request after a user's first pays, through the fake host of the
+/// flow's tests. Both flows get the same request (a typical ALB request to
+/// `/api/orders/42`) and the same configuration, but for the 20 rules.
+fn bench_flow(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    use alb_oidc::flow::{CallResponse, Flow, Verdict};
+    use alb_oidc_testkit::fake_host::{FakeHeaders, FakeHost};
+    use alb_oidc_testkit::harness::{alb_header, alb_token, public_pem, NOW};
+
+    let base = serde_json::json!({
         "region": "us-east-1",
         "alb_arns": [ARN],
+        "issuer": ISSUER,
+        "client_id": CLIENT,
         "exempt_paths": ["/healthz"],
-        "groups_claim": "custom:groups",
-        "rules": rules,
+        "signature_backend": "rust",
     });
-    config::parse(json.to_string().as_bytes()).unwrap()
+    let mut with_groups = base.clone();
+    with_groups["groups_claim"] = "custom:groups".into();
+    let mut with_rules = with_groups.clone();
+    with_rules["rules"] = twenty_rules_json();
+    let token = alb_token(
+        &alb_header(),
+        &format!(
+            r#"{{"sub":"7c1e4f0a-2b9d-4e51-9a3c-5d2f8e6b1a01","email_verified":"true","email":"bench.user@example.com","username":"bench-user","custom:groups":"dev, staff","custom:tenant":"acme","exp":4000000000,"iss":"{ISSUER}"}}"#
+        ),
+    );
+    let pairs = [
+        (":authority", "app.example.com"),
+        (":path", "/api/orders/42?expand=items"),
+        (":method", "GET"),
+        (":scheme", "https"),
+        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) bench"),
+        ("accept", "application/json"),
+        ("x-forwarded-for", "203.0.113.7"),
+        (
+            "x-amzn-trace-id",
+            "Root=1-67891233-abcdef012345678912345678",
+        ),
+        ("x-amzn-oidc-data", token.as_str()),
+        (
+            "x-amzn-oidc-identity",
+            "7c1e4f0a-2b9d-4e51-9a3c-5d2f8e6b1a01",
+        ),
+        (
+            "x-amzn-oidc-accesstoken",
+            "eyJraWQiOiJhY2Nlc3MifQ.eyJzdWIiOiJiZW5jaCJ9.c2ln",
+        ),
+    ];
+    for (name, json, rule) in [
+        ("flow_hot_rules_none", &base, "default"),
+        ("flow_hot_groups_claim_only", &with_groups, "default"),
+        ("flow_hot_rules_20", &with_rules, "api"),
+    ] {
+        let config = config::parse(json.to_string().as_bytes()).unwrap();
+        let mut host = FakeHost::default();
+        let mut flow = Flow::new(config);
+        flow.prepare(&host);
+        // The first request fetches the key and fills the token cache.
+        let first = flow.on_request(1, &mut FakeHeaders::new(&pairs), NOW, &host);
+        assert!(matches!(first, Verdict::Wait), "{first:?}");
+        // The root dispatches the key fetch on its next tick.
+        assert!(flow.on_tick(NOW + 0.001, &mut host).is_empty());
+        let call = host.key_calls()[0];
+        let key = CallResponse::Http {
+            status: Some(200),
+            body: public_pem().into_bytes(),
+        };
+        let answered = flow.on_call_answered(call, key, NOW, &mut host);
+        assert!(
+            matches!(answered.as_slice(), [(1, Verdict::Allow { .. })]),
+            "{answered:?}"
+        );
+        flow.on_request_gone(1);
+        let mut ctx = 1u32;
+        g.bench_function(name, |b| {
+            b.iter_batched_ref(
+                || FakeHeaders::new(&pairs),
+                |headers| {
+                    ctx = ctx.wrapping_add(1);
+                    let verdict = flow.on_request(ctx, headers, NOW, &host);
+                    let Verdict::Allow { rule: id, .. } = &verdict else {
+                        panic!("{verdict:?}")
+                    };
+                    assert_eq!(flow.rule_name(*id), rule);
+                    black_box(verdict.headers().count());
+                    flow.on_request_gone(ctx);
+                    verdict
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
 }
 
 fn bench_rules(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {

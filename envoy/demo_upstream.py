@@ -9,8 +9,13 @@ filter injects (it never looks at the token itself):
   x-auth-name      "first last"                x-auth-claims   the verified claims
                                                                (base64url JSON)
 
+It also shows the filter's rule that let the request in (`x-alb-oidc-rule`,
+which Envoy's route sets from the filter state `wasm.alb_oidc.rule`).
+
 Routes:
-  GET /         HTML page (what a browser shows)
+  GET /         HTML page (what a browser shows); any other path too, e.g.
+                /admin (rule admin: group admin) and /catalog (rule catalog:
+                anonymous visitors welcome)
   GET /whoami   the same as JSON (for curl and tests)
   GET /healthz  "ok" (an exempt path in the filter config: no token needed)
 
@@ -42,6 +47,8 @@ IDENTITY_HEADERS = [
 ]
 CLAIM_HEADER_PREFIX = "x-auth-claim-"
 ALB_HEADERS = ["x-amzn-oidc-identity", "x-amzn-oidc-data", "x-amzn-oidc-accesstoken"]
+# Set by Envoy's route (envoy/demo.yaml) from the filter state wasm.alb_oidc.rule.
+RULE_HEADER = "x-alb-oidc-rule"
 
 
 def decode_claims(value: str | None) -> tuple[Any, str | None]:
@@ -60,6 +67,7 @@ def whoami(headers: Any, path: str) -> dict:
     doc: dict[str, Any] = {
         "path": path,
         "authenticated": headers.get("x-auth-user") is not None,
+        "rule": headers.get(RULE_HEADER),
         "identity": {name: headers.get(name) for name, _ in IDENTITY_HEADERS},
         "claim_headers": {k.lower(): v for k, v in headers.items() if k.lower().startswith(CLAIM_HEADER_PREFIX)},
         "claims": claims,
@@ -85,6 +93,8 @@ PAGE = """<!doctype html>
 <body>
 <h1>Who am I?</h1>
 <p class="banner">{banner}</p>
+<p>Let in by the alb-oidc rule <code id="rule">{rule}</code> (<code>wasm.alb_oidc.rule</code>,
+copied into <code>{rule_header}</code> by Envoy's route).</p>
 <h2>Identity headers (injected by the alb-oidc filter)</h2>
 <table>
 {rows}
@@ -94,6 +104,8 @@ PAGE = """<!doctype html>
 <h2>Try</h2>
 <ul>
  <li>another identity: <code>curl -H 'x-alb-sim-user: bob' http://{host}/</code> (alice, bob, carol)</li>
+ <li>the admin area: <a href="/admin"><code>/admin</code></a> (rule <code>admin</code>: group admin; alice gets in, carol gets 403)</li>
+ <li>the catalog: <a href="/catalog"><code>/catalog</code></a> (rule <code>catalog</code>: signed in or not)</li>
  <li>logged out: <code>curl -i -H 'x-alb-sim-user: anonymous' http://{host}/</code> &rarr; 401 from the filter</li>
  <li>the same as JSON: <a href="/whoami"><code>/whoami</code></a>; health (exempt, no token): <a href="/healthz"><code>/healthz</code></a></li>
 </ul>
@@ -135,7 +147,7 @@ def render_page(doc: dict, host: str) -> str:
     else:
         banner = (
             "No identity: this request reached the app without a verified user "
-            "(an exempt path, or <code>allow_missing</code>)."
+            "(an <code>anyone</code> or <code>optional</code> rule, or an exempt path)."
         )
         banner_bg = "#fdecea"
     alb = ", ".join(f"<code>{h}</code>" for h in doc["alb_headers_forwarded"]) or "none"
@@ -145,6 +157,8 @@ def render_page(doc: dict, host: str) -> str:
         banner=banner,
         banner_bg=banner_bg,
         path=html.escape(doc["path"]),
+        rule=html.escape(doc["rule"] or "(none)"),
+        rule_header=RULE_HEADER,
         alb=alb,
         host=html.escape(host),
     )

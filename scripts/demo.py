@@ -207,6 +207,12 @@ def page_field(html_text: str, header: str) -> str | None:
     return m.group(1)
 
 
+def page_rule(html_text: str) -> str | None:
+    """The filter's rule the demo page shows (Envoy's route copies it from the filter state)."""
+    m = re.search(r'<code id="rule">(.*?)</code>', html_text, re.S)
+    return m.group(1) if m else None
+
+
 # --------------------------------------------------------------------- demo --
 
 
@@ -406,6 +412,28 @@ class Demo:
         if r.status != 401:
             raise DemoError(f"GET / as anonymous: expected 401 from the filter, got {r.status} {r.body[:200]!r}")
         say(f"  logged out:  GET / with x-alb-sim-user: anonymous -> {r.status} (refused by the filter)")
+
+        # The rules of envoy/demo.yaml: /admin needs the group admin, /catalog is optional.
+        html_accept = {"Accept": "text/html"}
+        r = get(p.proxy, "/admin", {**html_accept, "x-alb-sim-user": "alice"})
+        if r.status != 200 or page_field(r.body, "x-auth-user") != "alice" or page_rule(r.body) != "admin":
+            raise DemoError(
+                f"GET /admin as alice (group admin): expected 200 as alice by rule admin, got {r.status} "
+                f"(user={page_field(r.body, 'x-auth-user')!r}, rule={page_rule(r.body)!r})\n{self._tails()}"
+            )
+        carol = get(p.proxy, "/admin", {**html_accept, "x-alb-sim-user": "carol"})
+        if carol.status != 403 or carol.body != "forbidden\n":
+            raise DemoError(f"GET /admin as carol (no group admin): expected 403 forbidden, got {carol.status} "
+                            f"{carol.body[:200]!r}")  # fmt: skip
+        say(f"  admin area:  GET /admin as alice -> {r.status} (rule {page_rule(r.body)}); "
+            f"as carol -> {carol.status} (not in group admin)")  # fmt: skip
+        r = get(p.proxy, "/catalog", {**html_accept, "x-alb-sim-user": "anonymous"})
+        if r.status != 200 or page_field(r.body, "x-auth-user") is not None or page_rule(r.body) != "catalog":
+            raise DemoError(
+                f"GET /catalog as anonymous: expected 200 without identity by rule catalog, got {r.status} "
+                f"(user={page_field(r.body, 'x-auth-user')!r}, rule={page_rule(r.body)!r})"
+            )
+        say(f"  optional:    GET /catalog as anonymous -> {r.status} (rule {page_rule(r.body)}, no identity)")
         return who
 
     def _tails(self) -> str:
@@ -426,6 +454,9 @@ Try with curl  (no session cookie, no x-alb-sim-user header: you are {self.user}
     curl -s -H 'x-alb-sim-user: bob' http://127.0.0.1:{p.proxy}/whoami         # bob: unverified email, no groups
     curl -s -H 'x-alb-sim-user: carol' http://127.0.0.1:{p.proxy}/whoami       # carol: group staff
     curl -si -H 'x-alb-sim-user: anonymous' http://127.0.0.1:{p.proxy}/        # logged out: 401 from the filter
+    curl -s http://127.0.0.1:{p.proxy}/admin                                   # {self.user} on the admin area (rule admin: group admin)
+    curl -si -H 'x-alb-sim-user: carol' http://127.0.0.1:{p.proxy}/admin       # carol is not in group admin: 403
+    curl -s -H 'x-alb-sim-user: anonymous' http://127.0.0.1:{p.proxy}/catalog  # rule catalog (optional): in, without identity
     curl -si http://127.0.0.1:{p.envoy}/                                        # straight to Envoy, no token: 401
     curl -s http://127.0.0.1:{p.envoy}/healthz                                  # exempt path: ok without a token
     curl -s http://127.0.0.1:{p.admin}/stats | grep alb_oidc                    # the filter's counters
@@ -485,7 +516,7 @@ def main() -> int:
     ap.add_argument(
         "--check",
         action="store_true",
-        help="start, self-test (one authenticated request, one exempt health check), stop",
+        help="start, self-test (an authenticated request, the exempt health check, the rules' areas), stop",
     )
     args = ap.parse_args()
     check = args.check or os.environ.get("DEMO_ONESHOT", "") not in ("", "0", "false")
@@ -503,7 +534,10 @@ def main() -> int:
         demo.start()
         demo.self_test()
         if check:
-            say("\ndemo check: OK (authenticated request shows the identity and user id; exempt /healthz works)")
+            say(
+                "\ndemo check: OK (authenticated request shows the identity and user id; exempt /healthz works; "
+                "/admin: alice 200, carol 403; /catalog anonymous 200)"
+            )
         else:
             demo.banner()
             demo.follow()

@@ -1,6 +1,7 @@
 """The demo in a real browser: headless Chromium (Debian's chromium and
 chromium-driver, driven by Selenium) signs in on the stand-in's sign-in page as
-alice, sees her identity on the demo page, signs out and is back at sign-in.
+alice, sees her identity on the demo page, opens the admin area (the page
+names the rule that let her in), signs out and is back at sign-in.
 
 The whole `make demo` topology runs (scripts/demo.py on free ports: alb-sim,
 Envoy with the filter, the user service, the demo upstream). A screenshot of
@@ -154,6 +155,13 @@ def test_sign_in_as_alice_and_out(browser: WebDriver, demo: int) -> None:
     assert d.save_screenshot(str(shot))
     if target := os.environ.get("ALB_OIDC_SCREENSHOT"):
         shutil.copyfile(shot, REPO / target)
+
+    # The admin area (envoy/demo.yaml: rule admin, group admin): alice gets in, and
+    # the page names the rule that let her in.
+    d.get(f"{base}/admin")
+    wait_until(lambda: d.find_elements(By.ID, "rule"), 15, what="the demo page of /admin")
+    assert text_of(d, "#rule") == "admin"
+    assert text_of(d, "#x-auth-user") == "alice"
 
     d.get(f"{base}/logout")
     wait_until(lambda: on_sign_in_page(d, base), 15, what="the sign-in page after logout")

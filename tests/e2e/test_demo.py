@@ -2,8 +2,9 @@
 
 * `--check` (what `make demo-check` runs): everything starts, one authenticated
   request through the stand-in shows alice and a user id from the user service,
-  the exempt /healthz answers without a token, anonymous is refused, and every
-  process stops cleanly (exit 0, process groups empty).
+  the exempt /healthz answers without a token, anonymous is refused, the rules
+  of envoy/demo.yaml hold (/admin: alice 200, carol 403; /catalog: anonymous
+  200), and every process stops cleanly (exit 0, process groups empty).
 * interactive mode: starts, prints what to open and curl, serves requests
   (identity switch with x-alb-sim-user), and SIGINT (Ctrl-C) stops everything.
 """
@@ -100,6 +101,8 @@ def test_demo_check_mode(demo_env: dict[str, str]) -> None:
     assert re.search(r"x-auth-user-id\s+\d+", text), text
     assert re.search(r"x-auth-groups\s+admin,staff", text), text  # custom:groups via the user service
     assert "GET http://127.0.0.1:{}/healthz without a token -> 200 ok".format(demo_env["DEMO_ENVOY_PORT"]) in text
+    assert "admin area:  GET /admin as alice -> 200 (rule admin); as carol -> 403 (not in group admin)" in text, text
+    assert "optional:    GET /catalog as anonymous -> 200 (rule catalog, no identity)" in text, text
     for name in ("alb-sim", "envoy", "demo-upstream", "user-service"):
         assert re.search(rf"{name}\s+exited 0", text), text
     assert "no demo process left" in text
@@ -172,12 +175,41 @@ def test_demo_interactive_ctrl_c(demo_env: dict[str, str]) -> None:
         assert who["identity"]["x-auth-email"] is None  # bob's email is not verified
         assert who["claims"]["name"] == "Bob Baker"
         assert http_request(proxy, "/", {"x-alb-sim-user": "anonymous"}).status == 401
+        # The rules of envoy/demo.yaml, and the rule the page shows (Envoy's route
+        # copies the filter state wasm.alb_oidc.rule into x-alb-oidc-rule).
+        admin = http_request(proxy, "/admin", {"x-alb-sim-user": "alice"})
+        assert admin.status == 200 and b'<code id="rule">admin</code>' in admin.body
+        assert b'<td id="x-auth-user">alice</td>' in admin.body
+        carol = http_request(proxy, "/admin/users", {"x-alb-sim-user": "carol"})
+        assert (carol.status, carol.body) == (403, b"forbidden\n")
+        catalog = http_request(proxy, "/catalog/books", {"x-alb-sim-user": "carol"})
+        assert catalog.status == 200 and b'<code id="rule">catalog</code>' in catalog.body
+        assert b'<td id="x-auth-user">carol</td>' in catalog.body  # optional: a valid token still identifies
         # Straight to Envoy without the stand-in: no token, refused; exempt path fine.
         envoy = int(demo_env["DEMO_ENVOY_PORT"])
         assert http_request(envoy, "/").status == 401
+        assert http_request(envoy, "/admin").status == 401
         assert http_request(envoy, "/healthz").status == 200
+        # Anonymous on the optional area; the ALB's headers, unverified, are not forwarded.
+        anon = http_request(envoy, "/catalog", {"x-amzn-oidc-identity": "alice", "x-amzn-oidc-accesstoken": "forged"})
+        assert anon.status == 200 and b'<code id="rule">catalog</code>' in anon.body
+        assert b'<td id="x-auth-user"><span class="none">' in anon.body
+        assert b"Raw ALB headers forwarded by Envoy: none." in anon.body
         # Request lines of the children are followed on the console.
         wait_until(lambda: "[alb-sim] alb-sim proxy:" in log.read_text(), 10, what="followed proxy log")
+        # Envoy's access log (envoy/demo.yaml) names the verified user and the deciding
+        # rule from the filter state, on 200, 403 and 401 alike ("-" when unset).
+        # Envoy flushes access logs every 10 s by default.
+        envoy_log = Path(demo_env["DEMO_RUN_DIR"]) / "logs" / "envoy.log"
+        lines = [
+            '"GET /admin HTTP/1.1" 200 user=alice rule=admin',
+            '"GET /admin/users HTTP/1.1" 403 user=carol rule=admin',
+            '"GET /admin HTTP/1.1" 401 user=- rule=admin',
+            '"GET /catalog HTTP/1.1" 200 user=- rule=catalog',
+            '"GET /healthz HTTP/1.1" 200 user=- rule=exempt_paths',
+            '"GET / HTTP/1.1" 401 user=- rule=default',
+        ]
+        wait_until(lambda: all(ln in envoy_log.read_text() for ln in lines), 30, what="the access log lines")
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # what Ctrl-C does
