@@ -140,9 +140,17 @@ impl Engine {
         );
         let keys = SharedCache::new(&key_ns, config.key_cache_max, config.key_cache_max);
         let users = config.user_service.as_ref().map(|us| {
-            // The username claim is part of the namespace: the same string
-            // under another claim is another user.
-            let ns = format!("users/{}/{}", us.cluster, config.username_claim);
+            // Where the answers came from (the cluster, and the authority
+            // that picks a service behind it) and the username claim (the
+            // same string under another claim is another user) make the
+            // namespace: a configuration update that changes any of them
+            // asks again rather than reuse another service's answers.
+            let ns = format!(
+                "users/{}/{}/{}",
+                us.cluster,
+                us.authority.as_deref().unwrap_or_default(),
+                config.username_claim
+            );
             SharedCache::new(&ns, us.cache_max, us.cache_max.min(65_536))
         });
         Engine {
