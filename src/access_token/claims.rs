@@ -25,7 +25,7 @@ pub struct VerifiedAccessToken {
     pub scopes: Vec<String>,
     /// Scope values dropped (a control character, not a string).
     pub scopes_dropped: usize,
-    /// `claim_headers`: header name and value pairs, in configuration order.
+    /// `claim_headers`: header name and value pairs, in a stable order (by claim name).
     pub headers: Vec<(String, String)>,
     /// The verified payload, for rules on access-token claims.
     pub payload: Map<String, Value>,
@@ -174,4 +174,256 @@ fn scopes(claim: Option<&Value>) -> (Vec<String>, usize) {
     scopes.sort_unstable();
     scopes.dedup();
     (scopes, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ISS: &str = "https://idp.example.com/pool";
+    const NOW: f64 = 1_000_000.0;
+
+    /// The `access_token` block with `extra` fields, through the real parser.
+    fn config(extra: &str) -> AccessTokenConfig {
+        let json = format!(
+            r#"{{"region":"us-east-1","bypass_validation":true,"access_token":{{
+                "issuer":"{ISS}","jwks_cluster":"idp","jwks_authority":"idp.example.com",
+                "jwks_path":"/jwks.json"{extra}}}}}"#
+        );
+        crate::config::parse(json.as_bytes())
+            .unwrap()
+            .access_token
+            .unwrap()
+    }
+
+    fn payload(extra: Value) -> Map<String, Value> {
+        let mut p = json!({"sub":"u1","iss":ISS,"exp":NOW + 60.0,"token_use":"access"});
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                p.as_object_mut().unwrap().remove(k);
+            } else {
+                p[k] = v.clone();
+            }
+        }
+        p.as_object().unwrap().clone()
+    }
+
+    fn check_at(
+        config: &AccessTokenConfig,
+        extra: Value,
+        now: f64,
+    ) -> Result<VerifiedAccessToken, AccessTokenError> {
+        check(&payload(extra), config, 0, "u1", now)
+    }
+
+    #[test]
+    fn lifetime() {
+        let c = config("");
+        assert!(check_at(&c, json!({}), NOW).is_ok());
+        assert_eq!(
+            check_at(&c, json!({"exp": null}), NOW),
+            Err(AccessTokenError::BadClaims)
+        );
+        assert_eq!(
+            check_at(&c, json!({"exp": "2000000"}), NOW),
+            Err(AccessTokenError::BadClaims)
+        );
+        assert_eq!(
+            check_at(&c, json!({"exp": NOW}), NOW),
+            Err(AccessTokenError::Expired)
+        );
+        assert!(check_at(&c, json!({"exp": NOW + 1.0}), NOW).is_ok());
+        assert_eq!(
+            check_at(&c, json!({"nbf": NOW + 1.0}), NOW),
+            Err(AccessTokenError::NotYetValid)
+        );
+        assert!(check_at(&c, json!({"nbf": NOW}), NOW).is_ok());
+        assert_eq!(
+            check_at(&c, json!({"nbf": "x"}), NOW),
+            Err(AccessTokenError::BadClaims)
+        );
+        // clock_skew_s widens both ends.
+        let p = payload(json!({"exp": NOW, "nbf": NOW + 30.0}));
+        assert!(check(&p, &c, 30, "u1", NOW).is_ok());
+        assert_eq!(
+            check(&p, &c, 29, "u1", NOW),
+            Err(AccessTokenError::NotYetValid)
+        );
+        assert_eq!(
+            check(&p, &c, 30, "u1", NOW + 30.0),
+            Err(AccessTokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn issuer_and_token_use() {
+        let c = config("");
+        assert_eq!(
+            check_at(&c, json!({"iss": null}), NOW),
+            Err(AccessTokenError::BadIssuer)
+        );
+        assert_eq!(
+            check_at(&c, json!({"iss": format!("{ISS}/")}), NOW),
+            Err(AccessTokenError::BadIssuer)
+        );
+        assert_eq!(
+            check_at(&c, json!({"iss": [ISS]}), NOW),
+            Err(AccessTokenError::BadIssuer)
+        );
+        assert_eq!(
+            check_at(&c, json!({"token_use": "id"}), NOW),
+            Err(AccessTokenError::BadTokenUse)
+        );
+        assert_eq!(
+            check_at(&c, json!({"token_use": ["access"]}), NOW),
+            Err(AccessTokenError::BadTokenUse)
+        );
+        assert!(check_at(&c, json!({"token_use": null}), NOW).is_ok());
+    }
+
+    #[test]
+    fn audiences_when_set() {
+        let open = config("");
+        assert!(check_at(&open, json!({"aud": "anything"}), NOW).is_ok());
+        let c = config(r#","audiences":["api://a","api://b"]"#);
+        assert!(check_at(&c, json!({"aud": "api://b"}), NOW).is_ok());
+        assert!(check_at(&c, json!({"aud": ["x", "api://a"]}), NOW).is_ok());
+        assert_eq!(
+            check_at(&c, json!({}), NOW),
+            Err(AccessTokenError::BadAudience)
+        );
+        assert_eq!(
+            check_at(&c, json!({"aud": "api://c"}), NOW),
+            Err(AccessTokenError::BadAudience)
+        );
+        assert_eq!(
+            check_at(&c, json!({"aud": ["x"]}), NOW),
+            Err(AccessTokenError::BadAudience)
+        );
+        assert_eq!(
+            check_at(&c, json!({"aud": {"api://a": 1}}), NOW),
+            Err(AccessTokenError::BadAudience)
+        );
+    }
+
+    #[test]
+    fn client_ids_when_set() {
+        let c = config(r#","client_ids":["app1"]"#);
+        assert!(check_at(&c, json!({"client_id": "app1"}), NOW).is_ok());
+        assert_eq!(
+            check_at(&c, json!({"client_id": "app2"}), NOW),
+            Err(AccessTokenError::BadClient)
+        );
+        assert_eq!(
+            check_at(&c, json!({}), NOW),
+            Err(AccessTokenError::BadClient)
+        );
+        assert_eq!(
+            check_at(&c, json!({"client_id": ["app1"]}), NOW),
+            Err(AccessTokenError::BadClient)
+        );
+        // Okta's `cid`: only the configured claim counts.
+        let okta = config(r#","client_ids":["app1"],"client_id_claim":"cid""#);
+        assert!(check_at(&okta, json!({"cid": "app1"}), NOW).is_ok());
+        assert_eq!(
+            check_at(&okta, json!({"client_id": "app1"}), NOW),
+            Err(AccessTokenError::BadClient)
+        );
+    }
+
+    #[test]
+    fn subject_binds_to_the_data_token() {
+        let c = config("");
+        assert_eq!(
+            check(&payload(json!({})), &c, 0, "u2", NOW),
+            Err(AccessTokenError::WrongSubject)
+        );
+        assert_eq!(
+            check_at(&c, json!({"sub": null}), NOW),
+            Err(AccessTokenError::WrongSubject)
+        );
+        assert_eq!(
+            check_at(&c, json!({"sub": 1}), NOW),
+            Err(AccessTokenError::WrongSubject)
+        );
+        // Okta: the user id is `uid`, `sub` is the login name.
+        let okta = config(r#","subject_claim":"uid""#);
+        let p = payload(json!({"sub": "alice@example.com", "uid": "u1"}));
+        assert_eq!(check(&p, &okta, 0, "u1", NOW).unwrap().subject, "u1");
+        assert_eq!(
+            check(&p, &okta, 0, "alice@example.com", NOW),
+            Err(AccessTokenError::WrongSubject)
+        );
+    }
+
+    #[test]
+    fn groups_scopes_and_claim_headers() {
+        let c = config(
+            r#","groups_claim":"cognito:groups","claim_headers":{"custom:tier":"x-auth-tier","custom:n":"x-n","custom:obj":"x-obj"}"#,
+        );
+        let t = check_at(
+            &c,
+            json!({
+                "cognito:groups": ["staff", "admin", "staff", 7, "a,b"],
+                "scope": "openid  profile aws.cognito.signin.user.admin openid",
+                "custom:tier": "gold",
+                "custom:n": 3,
+                "custom:obj": {"a": 1},
+            }),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(t.groups, ["admin", "staff"]);
+        assert_eq!(t.groups_dropped, 2);
+        assert_eq!(
+            t.scopes,
+            ["aws.cognito.signin.user.admin", "openid", "profile"]
+        );
+        assert_eq!(t.scopes_dropped, 0);
+        assert_eq!(
+            t.scopes_header_value().as_deref(),
+            Some("aws.cognito.signin.user.admin openid profile")
+        );
+        assert_eq!(
+            t.headers,
+            [
+                ("x-n".to_owned(), "3".to_owned()),
+                ("x-auth-tier".to_owned(), "gold".to_owned())
+            ]
+        );
+        assert_eq!(t.valid_until, NOW + 60.0);
+        // Groups as a comma-separated string, scopes as Okta's `scp` array.
+        let okta = config(r#","groups_claim":"groups","scopes_claim":"scp""#);
+        let t = check_at(
+            &okta,
+            json!({"groups": "Everyone, Domain Admins", "scp": ["email", "openid", 5, "a b", "c\u{7}"]}),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(t.groups, ["Domain Admins", "Everyone"]);
+        assert_eq!(t.scopes, ["email", "openid"]);
+        assert_eq!(t.scopes_dropped, 3);
+        // Without the claims: nothing, and no scopes header.
+        let t = check_at(&config(""), json!({}), NOW).unwrap();
+        assert!(t.groups.is_empty() && t.scopes.is_empty() && t.headers.is_empty());
+        assert_eq!(t.scopes_header_value(), None);
+        let t = check_at(&config(""), json!({"scope": 5}), NOW).unwrap();
+        assert_eq!((t.scopes.len(), t.scopes_dropped), (0, 1));
+    }
+
+    #[test]
+    fn recheck_on_a_cache_hit() {
+        let c = config("");
+        let t = check_at(&c, json!({"nbf": NOW}), NOW).unwrap();
+        assert_eq!(t.recheck("u1", NOW + 59.0), Ok(()));
+        assert!(t.is_current(NOW + 59.0));
+        assert_eq!(t.recheck("u1", NOW + 60.0), Err(AccessTokenError::Expired));
+        assert!(!t.is_current(NOW + 60.0));
+        assert_eq!(
+            t.recheck("u1", NOW - 1.0),
+            Err(AccessTokenError::NotYetValid)
+        );
+        assert_eq!(t.recheck("u2", NOW), Err(AccessTokenError::WrongSubject));
+    }
 }

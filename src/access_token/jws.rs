@@ -99,3 +99,271 @@ impl AccessJws {
         &self.raw
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::b64::{encode_padded, encode_unpadded};
+    use serde_json::json;
+
+    const ALL: [Algorithm; 5] = [
+        Algorithm::Rs256,
+        Algorithm::Rs384,
+        Algorithm::Rs512,
+        Algorithm::Es256,
+        Algorithm::Es384,
+    ];
+
+    fn seg(value: &Value) -> String {
+        encode_unpadded(value.to_string().as_bytes())
+    }
+
+    /// A token of `header` with a fixed payload and a signature of `sig_len`
+    /// bytes (parsing never looks at what they are).
+    fn token(header: Value, sig_len: usize) -> String {
+        format!(
+            "{}.{}.{}",
+            seg(&header),
+            seg(&json!({"sub":"u"})),
+            encode_unpadded(&vec![7u8; sig_len])
+        )
+    }
+
+    fn parse(raw: &str) -> Result<AccessJws, AccessTokenError> {
+        AccessJws::parse(raw, &ALL)
+    }
+
+    #[test]
+    fn a_compact_jws_parses() {
+        let raw = token(json!({"alg":"RS256","kid":"k1","typ":"JWT"}), 256);
+        let jws = parse(&raw).unwrap();
+        assert_eq!(jws.alg, Algorithm::Rs256);
+        assert_eq!(jws.kid, "k1");
+        assert_eq!(jws.payload["sub"], "u");
+        assert_eq!(jws.signature, vec![7u8; 256]);
+        assert_eq!(
+            jws.signing_input(),
+            &raw.as_bytes()[..raw.rfind('.').unwrap()]
+        );
+        assert_eq!(jws.raw(), raw);
+        let es384 = token(json!({"alg":"ES384","kid":"k1"}), 96);
+        assert_eq!(parse(&es384).unwrap().alg, Algorithm::Es384);
+    }
+
+    #[test]
+    fn not_three_segments_is_opaque() {
+        let good = token(json!({"alg":"RS256","kid":"k"}), 256);
+        for raw in [
+            String::new(),
+            "ya29.a0AfH6SMBx".to_owned(),
+            "2YotnFZFEjr1zCsicMWpAA".to_owned(),
+            format!("{good}.x"),
+            format!("{good}.x.y"),
+        ] {
+            assert_eq!(parse(&raw), Err(AccessTokenError::Opaque), "{raw:.60}");
+        }
+    }
+
+    #[test]
+    fn strict_format() {
+        let header = json!({"alg":"RS256","kid":"k"});
+        let good = token(header.clone(), 256);
+        let parts: Vec<&str> = good.split('.').collect();
+        let padded = format!(
+            "{}.{}.{}",
+            encode_padded(header.to_string().as_bytes()),
+            parts[1],
+            parts[2]
+        );
+        assert!(padded.contains('='), "the padded form differs");
+        let dup_header = encode_unpadded(br#"{"alg":"RS256","kid":"k","alg":"none"}"#);
+        let dup_payload = encode_unpadded(br#"{"sub":"a","sub":"b"}"#);
+        for raw in [
+            padded,
+            format!("{}.{}.{}=", parts[0], parts[1], parts[2]),
+            format!("{}..{}", parts[0], parts[2]),
+            format!(".{}.{}", parts[1], parts[2]),
+            format!("{}.{}.", parts[0], parts[1]),
+            format!("{} .{}.{}", parts[0], parts[1], parts[2]),
+            good.replace('-', "+").replace('_', "/") + "+",
+            format!("{dup_header}.{}.{}", parts[1], parts[2]),
+            format!("{}.{dup_payload}.{}", parts[0], parts[2]),
+            format!("{}.{}.{}", encode_unpadded(b"[1]"), parts[1], parts[2]),
+            format!("{}.{}.{}", parts[0], encode_unpadded(b"\"x\""), parts[2]),
+            format!("{}.{}.{}", parts[0], encode_unpadded(b"{} {}"), parts[2]),
+        ] {
+            assert_eq!(parse(&raw), Err(AccessTokenError::Malformed), "{raw:.80}");
+        }
+    }
+
+    #[test]
+    fn at_most_16_kib() {
+        let header = seg(&json!({"alg":"RS256","kid":"k"}));
+        let sig = encode_unpadded(&[7u8; 256]);
+        let sized = |len: usize| {
+            // `{"p":"xx..."}` base64url-encoded: pick the filler to hit `len`.
+            let fixed = header.len() + 2 + sig.len();
+            let mut filler = 0;
+            loop {
+                let payload =
+                    encode_unpadded(format!(r#"{{"p":"{}"}}"#, "x".repeat(filler)).as_bytes());
+                let raw = format!("{header}.{payload}.{sig}");
+                if fixed + payload.len() >= len {
+                    return raw;
+                }
+                filler += 1;
+            }
+        };
+        let at_limit = sized(MAX_ACCESS_TOKEN_LEN);
+        assert_eq!(at_limit.len(), MAX_ACCESS_TOKEN_LEN);
+        assert!(parse(&at_limit).is_ok());
+        let over = sized(MAX_ACCESS_TOKEN_LEN + 1);
+        assert_eq!(over.len(), MAX_ACCESS_TOKEN_LEN + 1);
+        assert_eq!(parse(&over), Err(AccessTokenError::Malformed));
+    }
+
+    #[test]
+    fn header_checks() {
+        let cases = [
+            (
+                json!({"alg":"RS256","kid":"k","crit":["exp"]}),
+                256,
+                Err(AccessTokenError::BadHeader),
+            ),
+            (
+                json!({"alg":"RS256","kid":"k","crit":[]}),
+                256,
+                Err(AccessTokenError::BadHeader),
+            ),
+            (
+                json!({"alg":"RS256","kid":"k","b64":false}),
+                256,
+                Err(AccessTokenError::BadHeader),
+            ),
+            (
+                json!({"alg":"RS256","kid":"k","b64":"false"}),
+                256,
+                Err(AccessTokenError::BadHeader),
+            ),
+            (json!({"alg":"RS256","kid":"k","b64":true}), 256, Ok(())),
+            (
+                json!({"alg":"none","kid":"k"}),
+                256,
+                Err(AccessTokenError::UnsupportedAlgorithm),
+            ),
+            (
+                json!({"alg":"HS256","kid":"k"}),
+                32,
+                Err(AccessTokenError::UnsupportedAlgorithm),
+            ),
+            (
+                json!({"alg":"HS512","kid":"k"}),
+                64,
+                Err(AccessTokenError::UnsupportedAlgorithm),
+            ),
+            (
+                json!({"alg":"PS256","kid":"k"}),
+                256,
+                Err(AccessTokenError::UnsupportedAlgorithm),
+            ),
+            (
+                json!({"alg":"rs256","kid":"k"}),
+                256,
+                Err(AccessTokenError::UnsupportedAlgorithm),
+            ),
+            (
+                json!({"alg":["RS256"],"kid":"k"}),
+                256,
+                Err(AccessTokenError::UnsupportedAlgorithm),
+            ),
+            (
+                json!({"kid":"k"}),
+                256,
+                Err(AccessTokenError::UnsupportedAlgorithm),
+            ),
+            (
+                json!({"alg":"RS256"}),
+                256,
+                Err(AccessTokenError::MissingKid),
+            ),
+            (
+                json!({"alg":"RS256","kid":""}),
+                256,
+                Err(AccessTokenError::MissingKid),
+            ),
+            (
+                json!({"alg":"RS256","kid":7}),
+                256,
+                Err(AccessTokenError::MissingKid),
+            ),
+            (
+                json!({"alg":"RS256","kid":"a\nb"}),
+                256,
+                Err(AccessTokenError::MissingKid),
+            ),
+            // Cognito's kids are base64 text.
+            (json!({"alg":"RS256","kid":"abcd+/1234="}), 256, Ok(())),
+            (json!({"alg":"ES256","kid":"k"}), 64, Ok(())),
+            (
+                json!({"alg":"ES256","kid":"k"}),
+                63,
+                Err(AccessTokenError::BadSignature),
+            ),
+            (
+                json!({"alg":"ES256","kid":"k"}),
+                65,
+                Err(AccessTokenError::BadSignature),
+            ),
+            // A DER ECDSA signature is 70 to 72 bytes for P-256, ~102 for P-384.
+            (
+                json!({"alg":"ES256","kid":"k"}),
+                71,
+                Err(AccessTokenError::BadSignature),
+            ),
+            (
+                json!({"alg":"ES256","kid":"k"}),
+                96,
+                Err(AccessTokenError::BadSignature),
+            ),
+            (json!({"alg":"ES384","kid":"k"}), 96, Ok(())),
+            (
+                json!({"alg":"ES384","kid":"k"}),
+                64,
+                Err(AccessTokenError::BadSignature),
+            ),
+            (
+                json!({"alg":"ES384","kid":"k"}),
+                102,
+                Err(AccessTokenError::BadSignature),
+            ),
+            // Keys named in the header are never read: the token parses the same.
+            (
+                json!({"alg":"RS256","kid":"k","jku":"https://evil.example/jwks","x5u":"https://evil.example/c","jwk":{"kty":"RSA"},"x5c":["MII"]}),
+                256,
+                Ok(()),
+            ),
+        ];
+        for (header, sig_len, expected) in cases {
+            assert_eq!(
+                parse(&token(header.clone(), sig_len)).map(|_| ()),
+                expected,
+                "{header} with {sig_len} signature bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn only_configured_algorithms() {
+        let rs384 = token(json!({"alg":"RS384","kid":"k"}), 256);
+        assert_eq!(
+            AccessJws::parse(&rs384, &[Algorithm::Rs256]),
+            Err(AccessTokenError::AlgorithmNotAllowed)
+        );
+        assert!(AccessJws::parse(&rs384, &[Algorithm::Rs256, Algorithm::Rs384]).is_ok());
+        let es256 = token(json!({"alg":"ES256","kid":"k"}), 64);
+        assert_eq!(
+            AccessJws::parse(&es256, &[Algorithm::Rs256]),
+            Err(AccessTokenError::AlgorithmNotAllowed)
+        );
+    }
+}
