@@ -219,3 +219,6 @@ fn algorithms(values: Option<Vec<String>>) -> Result<Vec<Algorithm>, ConfigError
     }
     Ok(algorithms)
 }
+
+#[cfg(test)]
+mod tests;
