@@ -3,6 +3,8 @@
 //! key set, every refusal of the Verification section, and the
 //! property that only the right signature verifies.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use alb_oidc::access_token::{
     inspect, AccessSignatureVerifier, AccessTokenError, Algorithm, JwkKey, Jwks,
     RustAccessVerifier, VerifiedAccessToken,
