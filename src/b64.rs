@@ -42,6 +42,17 @@ pub fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     engine.decode(segment).ok()
 }
 
+/// Decodes canonical base64url without padding, the only form RFC 7515
+/// allows in a JWS and RFC 7518 in a JWK (the IdP's access token and key
+/// set; the ALB's own token is the padded exception). `None` for anything
+/// else, padding included, and for the empty string.
+pub fn decode_unpadded(segment: &str) -> Option<Vec<u8>> {
+    if segment.is_empty() {
+        return None;
+    }
+    UNPADDED.decode(segment).ok()
+}
+
 /// base64url without padding: the encoding of the `x-auth-claims` header.
 pub fn encode_unpadded(bytes: &[u8]) -> String {
     UNPADDED.encode(bytes)
@@ -73,6 +84,15 @@ mod tests {
             "YWI\n", "YR", "YR==", "YWJ", "YWJ=", "Y", "Y=", "====",
         ] {
             assert_eq!(decode_segment(bad), None, "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn unpadded_only_refuses_padding() {
+        assert_eq!(decode_unpadded("YQ").as_deref(), Some(&b"a"[..]));
+        assert_eq!(decode_unpadded("YWJj").as_deref(), Some(&b"abc"[..]));
+        for bad in ["", "YQ==", "YWI=", "YR", "+/8", "YW I", "YWI\n"] {
+            assert_eq!(decode_unpadded(bad), None, "{bad:?} must be refused");
         }
     }
 

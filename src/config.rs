@@ -4,12 +4,14 @@
 //! Every error names the field it is about, so an operator reading Envoy's
 //! "unable to create filter" log line knows what to fix.
 
+mod access_token;
 mod headers;
 mod rules;
 #[cfg(test)]
 mod tests;
 mod validate;
 
+pub use access_token::{AccessTokenConfig, DEFAULT_ACCESS_TOKEN_HEADER};
 pub use headers::{HeaderNames, HeaderRole};
 
 use crate::paths::ExemptPaths;
@@ -118,19 +120,22 @@ pub struct Config {
     pub strip_alb_headers: bool,
     pub forward_unverified_alb_headers: bool,
     /// The ALB's headers as the flow removes them (lower case): the ALB
-    /// header names and `token_header`.
+    /// header names, `token_header` and `access_token.header`.
     pub alb_header_names: Vec<String>,
     pub signature_backend: SignatureBackend,
     pub user_service: Option<UserServiceConfig>,
     /// What the filter removes from every incoming request before anything
     /// else happens (lower case): every header name it injects, the default
     /// identity header names too (an app still reading `x-auth-user` after a
-    /// rename must not see a client's copy), plus the ALB's headers and
-    /// `token_header` (after the token is read) with `strip_alb_headers`.
+    /// rename must not see a client's copy), plus the ALB's headers,
+    /// `token_header` and `access_token.header` (after the tokens are read)
+    /// with `strip_alb_headers`.
     pub strip_names: Vec<String>,
     /// The route rules (`rules`, `default_rule`, `groups_claim`, with
     /// `exempt_paths` and `allow_missing` folded in), compiled once.
     pub access: AccessRules,
+    /// The IdP's access token (`access_token`), when it is to be verified.
+    pub access_token: Option<AccessTokenConfig>,
 }
 
 /// The headers an ALB adds. On a verified request they are forwarded
@@ -205,6 +210,7 @@ struct RawConfig {
     groups_claim: Option<OneOrMany>,
     default_rule: Option<Allow>,
     rules: Option<Vec<rules::RawRule>>,
+    access_token: Option<access_token::RawAccessToken>,
 }
 
 /// Parses and validates the filter configuration.

@@ -5,6 +5,7 @@
 //! matching, header policy) and a thin host layer (`host`, wasm only) that
 //! turns Envoy's callbacks into core inputs and core outputs into host calls.
 
+pub mod access_token;
 pub mod aws;
 pub mod b64;
 pub mod claims;

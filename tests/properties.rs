@@ -598,6 +598,7 @@ const CONFIG_FIELDS: &[&str] = &[
     "groups_claim",
     "default_rule",
     "rules",
+    "access_token",
 ];
 
 fn config_value() -> impl Strategy<Value = Value> {
@@ -628,6 +629,9 @@ fn config_value() -> impl Strategy<Value = Value> {
             "authenticated",
             "GET",
             "*.example.com",
+            "RS256",
+            "ES384",
+            "HS256",
             "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1",
         ])
         .prop_map(|s| Value::String(s.to_owned())),
@@ -657,6 +661,21 @@ fn config_value() -> impl Strategy<Value = Value> {
                     "groups_any",
                     "groups_all",
                     "any_of",
+                    // access_token's fields (those not named like top-level ones).
+                    "header",
+                    "required",
+                    "jwks_cluster",
+                    "jwks_authority",
+                    "jwks_path",
+                    "audiences",
+                    "client_ids",
+                    "algorithms",
+                    "client_id_claim",
+                    "subject_claim",
+                    "scopes_claim",
+                    "jwks_cache_ttl_s",
+                    "jwks_fetch_timeout_ms",
+                    "jwks_refetch_min_interval_s",
                     "bogus",
                 ]
                 .iter(),

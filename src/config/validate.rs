@@ -1,6 +1,7 @@
 //! From the raw JSON fields to a `Config`: one step per concern, each
 //! error naming its field.
 
+use super::access_token::{access_token, AccessTokenConfig, DEFAULT_ACCESS_TOKEN_HEADER};
 use super::headers::header_name;
 use super::rules::{access_rules, RawAccess};
 use super::{
@@ -43,8 +44,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         raw.key_path_prefix,
     )?;
     let headers = HeaderNames::from_config(raw.headers)?;
-    let claim_headers = claim_headers(raw.claim_headers)?;
-    distinct_header_names(&token_header, &headers, &claim_headers)?;
+    let claim_headers = claim_headers("claim_headers", raw.claim_headers)?;
+    let access_token = raw.access_token.map(access_token).transpose()?;
+    distinct_header_names(
+        &token_header,
+        &headers,
+        &claim_headers,
+        access_token.as_ref(),
+    )?;
     let user_service = raw.user_service.map(user_service).transpose()?;
     let access = access_rules(
         RawAccess {
@@ -56,9 +63,16 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         &exempt_paths,
         user_service.is_some(),
     )?;
+    // TODO(issue 13): once rules can require scopes or access-token claims
+    // (`scopes_any`, `scopes_all`, `access_claims`), refuse a configuration
+    // whose rules use them while `access_token` sets neither `client_ids`
+    // nor `audiences`: a token another app client of the same pool received
+    // (same issuer, keys and user) could bring broader scopes.
+    let access_token_header = access_token.as_ref().map(|a| a.header.as_str());
     let strip_names = strip_names(
         &headers,
         &claim_headers,
+        access_token.as_ref(),
         raw.strip_alb_headers.then_some(token_header.as_str()),
     );
 
@@ -66,6 +80,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .iter()
         .map(|h| h.to_string())
         .chain([token_header.to_ascii_lowercase()])
+        .chain(access_token_header.map(str::to_owned))
         .collect();
     alb_header_names.sort();
     alb_header_names.dedup();
@@ -99,6 +114,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         signature_backend: raw.signature_backend,
         user_service,
         access,
+        access_token,
     })
 }
 
@@ -156,7 +172,11 @@ fn optional_check(field: &str, value: Option<&str>) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn non_empty(field: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+pub(super) fn non_empty(
+    field: &str,
+    value: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
     let value = value.unwrap_or_else(|| default.to_owned());
     if value.is_empty() {
         return Err(ConfigError::new(field, "must not be empty"));
@@ -245,10 +265,15 @@ fn limits(raw: &RawConfig) -> Result<Limits, ConfigError> {
     })
 }
 
-fn claim_headers(raw: BTreeMap<String, String>) -> Result<Vec<(String, String)>, ConfigError> {
+/// `claim_headers` (of the data token, or of the access token under
+/// `prefix`): claim name -> header name.
+pub(super) fn claim_headers(
+    prefix: &str,
+    raw: BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
     raw.into_iter()
         .map(|(claim, header)| {
-            let field = format!("claim_headers.{claim}");
+            let field = format!("{prefix}.{claim}");
             if claim.is_empty() {
                 return Err(ConfigError::new(field, "claim name must not be empty"));
             }
@@ -260,30 +285,61 @@ fn claim_headers(raw: BTreeMap<String, String>) -> Result<Vec<(String, String)>,
 
 /// Every injected header needs a name of its own: not the token's, not an
 /// ALB header, not another injected header's. The default identity names
-/// are always stripped, so the token cannot travel in one of them either.
+/// are always stripped, so neither token can travel in one of them. The
+/// access token's header is the ALB's, or one of its own.
 fn distinct_header_names(
     token_header: &str,
     headers: &HeaderNames,
     claim_headers: &[(String, String)],
+    access_token: Option<&AccessTokenConfig>,
 ) -> Result<(), ConfigError> {
-    if HeaderRole::VARIANTS
-        .iter()
-        .any(|role| role.default_name() == token_header)
-    {
+    let identity_name = |name: &str| {
+        HeaderRole::VARIANTS
+            .iter()
+            .any(|role| role.default_name() == name)
+    };
+    if identity_name(token_header) {
         return Err(ConfigError::new(
             "token_header",
             format!("{token_header:?} is an identity header name, removed from every request"),
         ));
     }
-    let injected = headers
-        .iter()
-        .map(|(role, name)| (role.field(), name))
-        .chain(
-            claim_headers
-                .iter()
-                .map(|(claim, name)| (format!("claim_headers.{claim}"), name.as_str())),
-        );
     let mut seen: Vec<(String, &str)> = vec![("token_header".to_owned(), token_header)];
+    if let Some(access_token) = access_token {
+        let name = access_token.header.as_str();
+        if identity_name(name) {
+            return Err(ConfigError::new(
+                "access_token.header",
+                format!("{name:?} is an identity header name, removed from every request"),
+            ));
+        }
+        if name != DEFAULT_ACCESS_TOKEN_HEADER && ALB_HEADERS.contains(&name) {
+            return Err(ConfigError::new(
+                "access_token.header",
+                format!("{name:?} is the ALB's header for something else"),
+            ));
+        }
+        if name == token_header {
+            return Err(ConfigError::new(
+                "access_token.header",
+                format!("header {name:?} is already used by `token_header`"),
+            ));
+        }
+        seen.push(("access_token.header".to_owned(), name));
+    }
+    let access_claim_headers = access_token.map_or(&[][..], |a| &a.claim_headers);
+    let injected =
+        headers
+            .iter()
+            .map(|(role, name)| (role.field(), name))
+            .chain(
+                claim_headers
+                    .iter()
+                    .map(|(claim, name)| (format!("claim_headers.{claim}"), name.as_str())),
+            )
+            .chain(access_claim_headers.iter().map(|(claim, name)| {
+                (format!("access_token.claim_headers.{claim}"), name.as_str())
+            }));
     for (field, name) in injected {
         if ALB_HEADERS.contains(&name) {
             return Err(ConfigError::new(
@@ -343,26 +399,32 @@ fn user_service(raw: RawUserService) -> Result<UserServiceConfig, ConfigError> {
 fn strip_names(
     headers: &HeaderNames,
     claim_headers: &[(String, String)],
+    access_token: Option<&AccessTokenConfig>,
     token_header: Option<&str>,
 ) -> Vec<String> {
     let defaults = HeaderRole::VARIANTS.iter().map(|role| role.default_name());
     let configured = headers.iter().map(|(_, name)| name);
     let claims = claim_headers.iter().map(|(_, name)| name.as_str());
+    let access_claims = access_token
+        .into_iter()
+        .flat_map(|a| a.claim_headers.iter().map(|(_, name)| name.as_str()));
     let mut names: Vec<String> = defaults
         .chain(configured)
         .chain(claims)
+        .chain(access_claims)
         .map(str::to_ascii_lowercase)
         .collect();
     if let Some(token_header) = token_header {
         names.extend(ALB_HEADERS.iter().map(|h| h.to_string()));
         names.push(token_header.to_ascii_lowercase());
+        names.extend(access_token.map(|a| a.header.clone()));
     }
     names.sort();
     names.dedup();
     names
 }
 
-fn in_range(
+pub(super) fn in_range(
     field: &str,
     value: Option<u64>,
     default: u64,

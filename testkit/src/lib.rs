@@ -1,11 +1,14 @@
 //! The test kit of alb-oidc: one home for what every test, bench and fuzz
-//! target needs to make ALB tokens.
+//! target needs to make ALB tokens (and the IdP's access tokens).
 //!
 //! - [`fixtures`]: the standard test ALBs, issuer, client and signing key;
 //! - [`keys`]: random keys with UUID kids, and keys derived from a seed;
 //! - [`token`]: minting in the ALB's `x-amzn-oidc-data` format (padded
 //!   base64url segments, raw `r || s` signature), and the pieces to build
 //!   malformed tokens (any segment text, padding, DER signatures);
+//! - [`idp`]: the IdP's side of the access token: RSA, P-256 and P-384
+//!   keys with their JWKs, key sets, compact JWS minting (HS256 too, for
+//!   algorithm-confusion tokens);
 //! - [`batch`]: the JSON-lines protocol of `alb-sim mint-batch`, through
 //!   which the end-to-end tests (Python) mint;
 //! - with feature `filter` (links the filter crate): [`store::MemoryStore`],
@@ -38,6 +41,7 @@ pub mod fake_host;
 pub mod fixtures;
 #[cfg(feature = "filter")]
 pub mod harness;
+pub mod idp;
 pub mod keys;
 #[cfg(feature = "filter")]
 pub mod store;

@@ -1,0 +1,70 @@
+//! Access-token signatures: RSASSA-PKCS1-v1_5 (RS256/384/512) and ECDSA
+//! (ES256/ES384) in pure Rust (RustCrypto's `rsa`, `p256`, `p384`).
+
+use super::algorithm::Algorithm;
+use super::jwks::JwkKey;
+use crate::engine::VerifierUnavailable;
+use p256::ecdsa::signature::Verifier;
+use rsa::Pkcs1v15Sign;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+/// Verifies an access token's signature with a key the algorithm fits;
+/// `Err` when the verifier itself is missing (a host backend).
+pub trait AccessSignatureVerifier {
+    fn verify(
+        &self,
+        key: &JwkKey,
+        alg: Algorithm,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, VerifierUnavailable>;
+}
+
+/// The pure-Rust verifier (always available).
+pub struct RustAccessVerifier;
+
+impl AccessSignatureVerifier for RustAccessVerifier {
+    fn verify(
+        &self,
+        key: &JwkKey,
+        alg: Algorithm,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, VerifierUnavailable> {
+        Ok(verify_rust(key, alg, signing_input, signature))
+    }
+}
+
+/// Whether `signature` is `alg`'s signature of `signing_input` under `key`.
+/// A key of another kind than `alg`'s never verifies; ECDSA signatures are
+/// raw `r || s` only (a DER one is refused).
+pub fn verify_rust(key: &JwkKey, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
+    match (key, alg) {
+        (JwkKey::Rsa(key), Algorithm::Rs256) => key
+            .verify(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest(signing_input),
+                signature,
+            )
+            .is_ok(),
+        (JwkKey::Rsa(key), Algorithm::Rs384) => key
+            .verify(
+                Pkcs1v15Sign::new::<Sha384>(),
+                &Sha384::digest(signing_input),
+                signature,
+            )
+            .is_ok(),
+        (JwkKey::Rsa(key), Algorithm::Rs512) => key
+            .verify(
+                Pkcs1v15Sign::new::<Sha512>(),
+                &Sha512::digest(signing_input),
+                signature,
+            )
+            .is_ok(),
+        (JwkKey::P256(key), Algorithm::Es256) => p256::ecdsa::Signature::from_slice(signature)
+            .is_ok_and(|signature| key.verify(signing_input, &signature).is_ok()),
+        (JwkKey::P384(key), Algorithm::Es384) => p384::ecdsa::Signature::from_slice(signature)
+            .is_ok_and(|signature| key.verify(signing_input, &signature).is_ok()),
+        _ => false,
+    }
+}
