@@ -829,3 +829,17 @@ fn a_request_swept_while_waiting_is_counted_against_its_rule() {
     assert_eq!(w.denial(1), Some(Denial::KeyUnavailable));
     assert_eq!(w.host.ruled_of(rule_id(&w, "admin"), false), 1);
 }
+
+#[test]
+fn the_access_token_block_is_refused_until_the_flow_enforces_it() {
+    let base = format!(r#""region":"us-east-1","alb_arns":["{ARN}"]"#);
+    let block = r#""access_token":{"issuer":"https://idp.example.com","jwks_cluster":"idp","jwks_authority":"idp.example.com","jwks_path":"/jwks.json"}"#;
+    let json = format!("{{{base},{block}}}");
+    assert!(
+        config::parse(json.as_bytes()).is_ok(),
+        "the block itself is valid"
+    );
+    let err = alb_oidc::flow::load_config(json.as_bytes()).unwrap_err();
+    assert_eq!(err.field, "access_token");
+    assert!(alb_oidc::flow::load_config(format!("{{{base}}}").as_bytes()).is_ok());
+}
