@@ -258,7 +258,10 @@ class EcdsEnvoy(FilterEnvoy):
         once every worker has it (the update reaches the workers
         asynchronously), so requests sent after this returns see it; a
         version it refuses moves `update_rejected`, `config_reload` and
-        `config_fail` together."""
+        `config_fail` together. A version identical to the one in force
+        moves only `update_success` (Envoy keeps what it has), so it is
+        refused here rather than waited for."""
+        assert filter_config != self.filter_config, "an identical version: Envoy would not reload"
         before = self.ecds_counters()
 
         def answered() -> dict[str, int] | None:
