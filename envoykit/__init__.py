@@ -9,7 +9,8 @@ Modules:
 * ``process``    - process groups, and ``EnvoyProcess``: write the bootstrap, start,
                    wait until ready, stop, read and scan the log; ``envoy_validate``
 * ``admin``      - the admin endpoint: /ready, /stats counters, the Prometheus exposition
-* ``keyserver``  - a stand-in for the ALB key endpoint, with fault modes
+* ``ecds``       - a file-based ECDS source (atomic updates) and Envoy's ECDS counters
+* ``keyserver``  - a stand-in for the ALB key endpoint, with fault modes and holds
 * ``echo``       - an upstream that answers with the request it received
 * ``client``     - a raw HTTP/1.1 client that sends the path byte for byte
 * ``wait``       - ``wait_until`` (poll a condition with a bound) and ``free_port``

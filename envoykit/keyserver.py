@@ -1,6 +1,7 @@
 """A stand-in for the ALB key endpoint: serves PEM public keys by kid
 (``GET <prefix><kid>``), records every request (path and Host), and can be
-switched into fault modes per kid or for every kid, with per-kid delays."""
+switched into fault modes per kid or for every kid, with per-kid delays, or
+held per kid until the test releases them."""
 
 from __future__ import annotations
 
@@ -47,8 +48,11 @@ class _KeyHandler(QuietHandler):
             mode = ks.modes.get(kid, ks.global_mode)
             pem = ks.keys.get(kid)
             delay = ks.delays.get(kid, 0.0)
+            gate = ks.gates.get(kid)
         if delay:
             ks._wait(delay)
+        if gate is not None:
+            gate.wait(ks.stall_s)
         ks.serve(self, mode, kid, pem)
 
 
@@ -60,6 +64,7 @@ class KeyServer(ThreadedServer):
         self.counts: Counter[str] = Counter()
         self.log: list[tuple[str, str]] = []  # (path, Host) per request
         self.delays: dict[str, float] = {}  # per-kid delay before answering
+        self.gates: dict[str, threading.Event] = {}  # per-kid hold, until released (or stall_s)
         self.keys: dict[str, bytes] = {}
         self.modes: dict[str, str] = {}
         self.global_mode = "ok"
@@ -96,10 +101,25 @@ class KeyServer(ThreadedServer):
             self.global_mode = "ok"
             self.modes.clear()
             self.delays.clear()
+            gates, self.gates = list(self.gates.values()), {}
+        for gate in gates:
+            gate.set()
 
     def set_delay(self, kid: str, seconds: float) -> None:
         with self.lock:
             self.delays[kid] = seconds
+
+    def hold(self, kid: str) -> None:
+        """Requests for `kid` wait before answering until `release(kid)`
+        (at most `stall_s`), so a test can act while a fetch is in flight."""
+        with self.lock:
+            self.gates[kid] = threading.Event()
+
+    def release(self, kid: str) -> None:
+        with self.lock:
+            gate = self.gates.pop(kid, None)
+        if gate is not None:
+            gate.set()
 
     def requests_for(self, kid: str) -> list[tuple[str, str]]:
         with self.lock:

@@ -11,6 +11,7 @@ from typing import Any, Self
 
 from envoykit import bootstrap as bs
 from envoykit.client import DEFAULT_REQUEST_TIMEOUT, Response, http_request
+from envoykit.ecds import EcdsFile, ecds_counters
 from envoykit.paths import FILTER_WASM
 from envoykit.process import EnvoyProcess, EnvoyStartError, log_tail, scan_log_for_panics
 from envoykit.wait import free_port, port_open, wait_until
@@ -214,3 +215,63 @@ class AccessLogEnvoy(FilterEnvoy):
         found = wait_until(entries, timeout, interval=0.05, what=f"access log line for {path}")
         assert len(found) == 1, f"{len(found)} access log lines for {path}: {found}"
         return found[0]
+
+
+class EcdsEnvoy(FilterEnvoy):
+    """A FilterEnvoy whose filter takes its configuration through ECDS from a
+    watched file, as Istio delivers a WasmPlugin's `pluginConfig` (by xDS),
+    plus `clusters` of its own. `update(config)` replaces the configuration
+    atomically and waits until Envoy has taken or refused it. `listeners`
+    are served besides the filter's (on ports the caller picked)."""
+
+    RESOURCE = "alb_oidc"
+
+    def __init__(
+        self, *a: Any, clusters: list[dict] | None = None, listeners: list[dict] | None = None, **kw: Any
+    ) -> None:
+        super().__init__(*a, **kw)
+        self.clusters = list(clusters or [])
+        self.listeners = list(listeners or [])
+        self.ecds = EcdsFile(self.dir / "ecds" / f"{self.RESOURCE}.yaml", self.RESOURCE)
+
+    def _typed_config(self, filter_config: Any) -> dict:
+        return bs.wasm_config(self.RESOURCE, self.wasm_path, filter_config)
+
+    def customize(self, boot: dict) -> None:
+        hcm = bs.hcm_of(boot["static_resources"]["listeners"][0])
+        hcm["http_filters"][0] = bs.ecds_filter(self.RESOURCE, self.ecds.path)
+        boot["static_resources"]["clusters"].extend(self.clusters)
+        boot["static_resources"]["listeners"].extend(self.listeners)
+        # Envoy refuses any xDS subscription, file-based too, without these.
+        boot["node"] = {"id": self.name, "cluster": "alb-oidc-e2e"}
+        # The path must exist when Envoy loads the bootstrap; the listener
+        # warms until this first configuration is accepted.
+        self.ecds.write(self._typed_config(self.filter_config))
+
+    def ecds_counters(self) -> dict[str, int]:
+        return ecds_counters(self.process.admin, self.RESOURCE)
+
+    def update(self, filter_config: Any, timeout: float = 15.0) -> dict[str, int]:
+        """Writes `filter_config` as the next version; returns how much each
+        ECDS counter moved once Envoy has answered it. Envoy 1.40 counts a
+        version it takes as `update_success` at once and `config_reload`
+        once every worker has it (the update reaches the workers
+        asynchronously), so requests sent after this returns see it; a
+        version it refuses moves `update_rejected`, `config_reload` and
+        `config_fail` together. A version identical to the one in force
+        moves only `update_success` (Envoy keeps what it has), so it is
+        refused here rather than waited for."""
+        assert filter_config != self.filter_config, "an identical version: Envoy would not reload"
+        before = self.ecds_counters()
+
+        def answered() -> dict[str, int] | None:
+            now = self.ecds_counters()
+            moved = {k: now[k] - before[k] for k in now}
+            verdict = moved["update_success"] or moved["update_rejected"]
+            return moved if verdict and moved["config_reload"] else None
+
+        self.ecds.write(self._typed_config(filter_config))
+        moved = wait_until(answered, timeout, interval=0.02, what=f"ECDS version {self.ecds.version} answered")
+        if moved["update_rejected"] == 0:
+            self.filter_config = filter_config
+        return moved
