@@ -142,7 +142,7 @@ clean:
 # load client (bench/tools). The load generator, wrk, is a system package that
 # no make target installs (.ci/run does, as root): without it the bench smoke
 # test is SKIPPED, and `make bench` stops and says so.
-.PHONY: bench-build bench-smoke bench-micro
+.PHONY: bench-build bench-smoke bench-micro bench-instructions
 
 bench-build: wasm venv
 	$(NATIVE_RELEASE) -p alb-oidc-user-service -p alb-sim -p alb-oidc-bench-tools
@@ -159,6 +159,20 @@ BENCH_TARGET := target-bench
 
 bench-micro: toolchain
 	CARGO_TARGET_DIR=$(BENCH_TARGET) $(CARGO) bench -p alb-oidc --bench core
+
+# Instructions per request of the core's hot path (examples/flow_cost.rs),
+# per configuration, under valgrind's callgrind: a count that does not move
+# with the machine's load, for differences wall-clock benches cannot resolve
+# on a shared machine. Needs valgrind (a system package no target installs).
+FLOW_COST_N := 2000
+bench-instructions: toolchain
+	@command -v valgrind >/dev/null || { echo "valgrind not found: install it (Debian: valgrind)"; exit 1; }
+	CARGO_TARGET_DIR=$(BENCH_TARGET) $(CARGO) build --release --example flow_cost
+	@for v in rules_none groups_claim_only rules_20; do \
+	  base=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null $(BENCH_TARGET)/release/examples/flow_cost $$v 0 2>&1 | sed -n 's/.*refs: *//p' | tr -d ,); \
+	  runs=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null $(BENCH_TARGET)/release/examples/flow_cost $$v $(FLOW_COST_N) 2>&1 | sed -n 's/.*refs: *//p' | tr -d ,); \
+	  echo "$$v: $$(( (runs - base) / $(FLOW_COST_N) )) instructions per request"; \
+	done
 
 # Full run (about 10 minutes): BENCH_ARGS="--rounds 5" etc., see `$(PY) -m bench.run_bench --help`.
 bench: bench-build bench-micro $(VENV)/.bench-installed

@@ -214,25 +214,9 @@ fn twenty_rules() -> config::Config {
         "alb_arns": [ARN],
         "exempt_paths": ["/healthz"],
         "groups_claim": "custom:groups",
-        "rules": twenty_rules_json(),
+        "rules": alb_oidc_testkit::hot_flow::twenty_rules_json(),
     });
     config::parse(json.to_string().as_bytes()).unwrap()
-}
-
-fn twenty_rules_json() -> serde_json::Value {
-    let mut rules: Vec<serde_json::Value> = (0..19)
-        .map(|i| match i % 4 {
-            0 => serde_json::json!({"name": format!("r{i}"), "paths": [format!("/area{i}/*")], "allow": "anyone"}),
-            1 => serde_json::json!({"name": format!("r{i}"), "hosts": [format!("h{i}.example.com")], "allow": "deny"}),
-            2 => serde_json::json!({"name": format!("r{i}"), "paths": ["/api/*"], "methods": ["DELETE"],
-                                    "require": {"groups_any": ["admin"]}}),
-            _ => serde_json::json!({"name": format!("r{i}"), "paths": [format!("/exact{i}"), format!("/p{i}/*")],
-                                    "ignore_case": true, "allow": "optional"}),
-        })
-        .collect();
-    rules.push(serde_json::json!({"name": "api", "paths": ["/api/*"],
-        "require": {"groups_any": ["admin", "staff"], "claims": {"custom:tenant": ["acme", "globex"]}}}));
-    serde_json::Value::Array(rules)
 }
 
 /// `Flow::on_request` for a token already in the verified-token cache, as
@@ -240,88 +224,21 @@ fn twenty_rules_json() -> serde_json::Value {
 /// flow's tests. Both flows get the same request (a typical ALB request to
 /// `/api/orders/42`) and the same configuration, but for the 20 rules.
 fn bench_flow(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    use alb_oidc::flow::{CallResponse, Flow, Verdict};
-    use alb_oidc_testkit::fake_host::{FakeHeaders, FakeHost};
-    use alb_oidc_testkit::harness::{alb_header, alb_token, public_pem, NOW};
+    use alb_oidc::flow::Verdict;
+    use alb_oidc_testkit::hot_flow::{HotFlow, Variant};
 
-    let base = serde_json::json!({
-        "region": "us-east-1",
-        "alb_arns": [ARN],
-        "issuer": ISSUER,
-        "client_id": CLIENT,
-        "exempt_paths": ["/healthz"],
-        "signature_backend": "rust",
-    });
-    let mut with_groups = base.clone();
-    with_groups["groups_claim"] = "custom:groups".into();
-    let mut with_rules = with_groups.clone();
-    with_rules["rules"] = twenty_rules_json();
-    let token = alb_token(
-        &alb_header(),
-        &format!(
-            r#"{{"sub":"7c1e4f0a-2b9d-4e51-9a3c-5d2f8e6b1a01","email_verified":"true","email":"bench.user@example.com","username":"bench-user","custom:groups":"dev, staff","custom:tenant":"acme","exp":4000000000,"iss":"{ISSUER}"}}"#
-        ),
-    );
-    let pairs = [
-        (":authority", "app.example.com"),
-        (":path", "/api/orders/42?expand=items"),
-        (":method", "GET"),
-        (":scheme", "https"),
-        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) bench"),
-        ("accept", "application/json"),
-        ("x-forwarded-for", "203.0.113.7"),
-        (
-            "x-amzn-trace-id",
-            "Root=1-67891233-abcdef012345678912345678",
-        ),
-        ("x-amzn-oidc-data", token.as_str()),
-        (
-            "x-amzn-oidc-identity",
-            "7c1e4f0a-2b9d-4e51-9a3c-5d2f8e6b1a01",
-        ),
-        (
-            "x-amzn-oidc-accesstoken",
-            "eyJraWQiOiJhY2Nlc3MifQ.eyJzdWIiOiJiZW5jaCJ9.c2ln",
-        ),
-    ];
-    for (name, json, rule) in [
-        ("flow_hot_rules_none", &base, "default"),
-        ("flow_hot_groups_claim_only", &with_groups, "default"),
-        ("flow_hot_rules_20", &with_rules, "api"),
-    ] {
-        let config = config::parse(json.to_string().as_bytes()).unwrap();
-        let mut host = FakeHost::default();
-        let mut flow = Flow::new(config);
-        flow.prepare(&host);
-        // The first request fetches the key and fills the token cache.
-        let first = flow.on_request(1, &mut FakeHeaders::new(&pairs), NOW, &host);
-        assert!(matches!(first, Verdict::Wait), "{first:?}");
-        // The root dispatches the key fetch on its next tick.
-        assert!(flow.on_tick(NOW + 0.001, &mut host).is_empty());
-        let call = host.key_calls()[0];
-        let key = CallResponse::Http {
-            status: Some(200),
-            body: public_pem().into_bytes(),
-        };
-        let answered = flow.on_call_answered(call, key, NOW, &mut host);
-        assert!(
-            matches!(answered.as_slice(), [(1, Verdict::Allow { .. })]),
-            "{answered:?}"
-        );
-        flow.on_request_gone(1);
-        let mut ctx = 1u32;
-        g.bench_function(name, |b| {
+    for variant in Variant::ALL {
+        let mut hot = HotFlow::new(variant);
+        g.bench_function(format!("flow_hot_{}", variant.name()), |b| {
             b.iter_batched_ref(
-                || FakeHeaders::new(&pairs),
+                || hot.headers(),
                 |headers| {
-                    ctx = ctx.wrapping_add(1);
-                    let verdict = flow.on_request(ctx, headers, NOW, &host);
+                    let verdict = hot.request(headers);
                     let Verdict::Allow { rule: id, .. } = &verdict else {
                         panic!("{verdict:?}")
                     };
-                    assert_eq!(flow.rule_name(*id), rule);
+                    assert_eq!(hot.flow.rule_name(*id), variant.deciding_rule());
                     black_box(verdict.headers().count());
-                    flow.on_request_gone(ctx);
                     verdict
                 },
                 BatchSize::SmallInput,

@@ -41,6 +41,8 @@ pub mod fake_host;
 pub mod fixtures;
 #[cfg(feature = "filter")]
 pub mod harness;
+#[cfg(feature = "filter")]
+pub mod hot_flow;
 pub mod idp;
 pub mod keys;
 #[cfg(feature = "filter")]
