@@ -256,29 +256,44 @@ async fn bind(addr: &str, what: &str) -> Result<(TcpListener, SocketAddr)> {
     Ok((listener, local))
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed
+/// when this is called, not when the future is first polled: callers call it
+/// before they announce that they listen, so a signal sent right after the
+/// announcement shuts down cleanly rather than meeting the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                () = received(interrupt.as_mut()) => {}
+                () = received(terminate.as_mut()) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        eprintln!("alb-sim: shutting down");
     }
-    eprintln!("alb-sim: shutting down");
+}
+
+/// A signal's next delivery; never, for a handler that could not be installed.
+#[cfg(unix)]
+async fn received(sig: Option<&mut tokio::signal::unix::Signal>) {
+    match sig {
+        Some(sig) => {
+            sig.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 fn key_server(dir: &Path, opts: &KeyServeOpts) -> KeyServer {
@@ -287,13 +302,14 @@ fn key_server(dir: &Path, opts: &KeyServeOpts) -> KeyServer {
 
 async fn serve_keys_cmd(args: ServeKeysArgs) -> Result<()> {
     let server = key_server(&args.dir, &args.keys);
+    let shutdown = shutdown_signal();
     let (listener, local) = bind(&args.listen, "serve-keys").await?;
     eprintln!(
         "alb-sim: serving keys from {} at http://{local}{}<kid>",
         args.dir.display(),
         server.prefix()
     );
-    server.serve(listener, shutdown_signal()).await;
+    server.serve(listener, shutdown).await;
     Ok(())
 }
 
@@ -326,9 +342,10 @@ fn proxy_banner(local: SocketAddr, upstream: &str) {
 async fn proxy_cmd(args: ProxyArgs) -> Result<()> {
     let upstream = args.proxy.upstream.clone();
     let proxy = build_proxy(&args.dir, args.proxy, args.quiet)?;
+    let shutdown = shutdown_signal();
     let (listener, local) = bind(&args.listen, "proxy").await?;
     proxy_banner(local, &upstream);
-    proxy.serve(listener, shutdown_signal()).await;
+    proxy.serve(listener, shutdown).await;
     Ok(())
 }
 
@@ -340,6 +357,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
     let upstream = args.proxy.upstream.clone();
     let proxy = build_proxy(&args.dir, args.proxy, args.keys.quiet)?;
     let server = key_server(&args.dir, &args.keys);
+    let shutdown = shutdown_signal();
     let (keys_listener, keys_local) = bind(&args.keys_listen, "keys").await?;
     let (proxy_listener, proxy_local) = bind(&args.proxy_listen, "proxy").await?;
     eprintln!(
@@ -356,7 +374,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
     };
     let keys_task = tokio::spawn(server.serve(keys_listener, stopped(stop_rx.clone())));
     let proxy_task = tokio::spawn(proxy.serve(proxy_listener, stopped(stop_rx)));
-    shutdown_signal().await;
+    shutdown.await;
     let _ = stop_tx.send(true);
     let (keys_done, proxy_done) = tokio::join!(keys_task, proxy_task);
     for done in [keys_done, proxy_done] {
