@@ -229,9 +229,10 @@ fn bench_flow(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
 
     for variant in Variant::ALL {
         let mut hot = HotFlow::new(variant);
+        let request = hot.headers();
         g.bench_function(format!("flow_hot_{}", variant.name()), |b| {
             b.iter_batched_ref(
-                || hot.headers(),
+                || request.clone(),
                 |headers| {
                     let verdict = hot.request(headers);
                     let Verdict::Allow { rule: id, .. } = &verdict else {

@@ -102,6 +102,7 @@ impl Host for FakeHost {
 }
 
 /// A request's headers in proxy-wasm's serialization.
+#[derive(Clone)]
 pub struct FakeHeaders {
     pub pairs: Vec<(String, String)>,
     pub removed: Vec<Vec<u8>>,
