@@ -29,15 +29,17 @@ impl CheckedClaims {
     }
 }
 
-fn number(payload: &Map<String, Value>, name: &str) -> Result<Option<f64>, Denial> {
+/// A numeric date claim (`exp`, `nbf`): absent, or a finite number (`Err`
+/// for anything else). Shared with the access token's claims.
+pub(crate) fn numeric_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<f64>, ()> {
     match payload.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .filter(|n| n.is_finite())
-            .map(Some)
-            .ok_or(Denial::BadClaims),
+        Some(v) => v.as_f64().filter(|n| n.is_finite()).map(Some).ok_or(()),
     }
+}
+
+fn number(payload: &Map<String, Value>, name: &str) -> Result<Option<f64>, Denial> {
+    numeric_claim(payload, name).map_err(|()| Denial::BadClaims)
 }
 
 /// Checks the payload at time `now_s` (Unix seconds).

@@ -58,14 +58,7 @@ impl VerifiedAccessToken {
 }
 
 fn number(payload: &Map<String, Value>, name: &str) -> Result<Option<f64>, AccessTokenError> {
-    match payload.get(name) {
-        None => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .filter(|n| n.is_finite())
-            .map(Some)
-            .ok_or(AccessTokenError::BadClaims),
-    }
+    crate::claims::numeric_claim(payload, name).map_err(|()| AccessTokenError::BadClaims)
 }
 
 /// Checks `payload` at `now_s` (Unix seconds) for the login whose data
