@@ -40,31 +40,26 @@ impl AccessSignatureVerifier for RustAccessVerifier {
 /// raw `r || s` only (a DER one is refused).
 pub fn verify_rust(key: &JwkKey, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
     match (key, alg) {
-        (JwkKey::Rsa(key), Algorithm::Rs256) => key
-            .verify(
-                Pkcs1v15Sign::new::<Sha256>(),
-                &Sha256::digest(signing_input),
-                signature,
-            )
-            .is_ok(),
-        (JwkKey::Rsa(key), Algorithm::Rs384) => key
-            .verify(
-                Pkcs1v15Sign::new::<Sha384>(),
-                &Sha384::digest(signing_input),
-                signature,
-            )
-            .is_ok(),
-        (JwkKey::Rsa(key), Algorithm::Rs512) => key
-            .verify(
-                Pkcs1v15Sign::new::<Sha512>(),
-                &Sha512::digest(signing_input),
-                signature,
-            )
-            .is_ok(),
+        (JwkKey::Rsa(key), Algorithm::Rs256) => rsa_verify::<Sha256>(key, signing_input, signature),
+        (JwkKey::Rsa(key), Algorithm::Rs384) => rsa_verify::<Sha384>(key, signing_input, signature),
+        (JwkKey::Rsa(key), Algorithm::Rs512) => rsa_verify::<Sha512>(key, signing_input, signature),
         (JwkKey::P256(key), Algorithm::Es256) => p256::ecdsa::Signature::from_slice(signature)
             .is_ok_and(|signature| key.verify(signing_input, &signature).is_ok()),
         (JwkKey::P384(key), Algorithm::Es384) => p384::ecdsa::Signature::from_slice(signature)
             .is_ok_and(|signature| key.verify(signing_input, &signature).is_ok()),
         _ => false,
     }
+}
+
+/// RSASSA-PKCS1-v1_5 with the digest `D` names.
+fn rsa_verify<D>(key: &rsa::PublicKey, signing_input: &[u8], signature: &[u8]) -> bool
+where
+    D: Digest + sha2::digest::const_oid::AssociatedOid,
+{
+    key.verify(
+        Pkcs1v15Sign::new::<D>(),
+        &D::digest(signing_input),
+        signature,
+    )
+    .is_ok()
 }

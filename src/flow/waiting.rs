@@ -102,15 +102,7 @@ impl Waiting {
             .entry(pending.kid.clone())
             .or_default()
             .push(ctx);
-        let stage = Stage::Key(pending);
-        self.paused.insert(
-            ctx,
-            Paused {
-                stage,
-                ticket,
-                since,
-            },
-        );
+        self.pause(ctx, Stage::Key(pending), ticket, since);
     }
 
     pub fn wait_user(&mut self, ctx: u32, identity: Rc<Identity>, ticket: Ticket, since: f64) {
@@ -118,15 +110,16 @@ impl Waiting {
             .entry(identity.username.clone())
             .or_default()
             .push(ctx);
-        let stage = Stage::User(identity);
-        self.paused.insert(
-            ctx,
-            Paused {
-                stage,
-                ticket,
-                since,
-            },
-        );
+        self.pause(ctx, Stage::User(identity), ticket, since);
+    }
+
+    fn pause(&mut self, ctx: u32, stage: Stage, ticket: Ticket, since: f64) {
+        let paused = Paused {
+            stage,
+            ticket,
+            since,
+        };
+        self.paused.insert(ctx, paused);
     }
 
     /// The requests waiting on `kid`, with their pending tokens, tickets and
