@@ -453,3 +453,14 @@ fn a_key_set_dispatch_that_fails_answers_at_once() {
     assert_eq!(w.denial(1), Some(Denial::JwksUnavailable));
     assert_eq!(w.host.count_of(Counter::JwksFetchFailed), 1);
 }
+
+#[test]
+fn strip_alb_headers_keeps_a_verified_access_token_from_the_upstream() {
+    let store = Rc::new(MemoryStore::default());
+    let mut w = worker(config("", r#","strip_alb_headers":true"#), &store);
+    send(&mut w, 1, "/x", Some(&access_token(&rsa_a())), NOW);
+    w.tick(NOW);
+    w.answer(jwks_calls(&w)[0], jwks_answer(&[&rsa_a()]), NOW);
+    assert_eq!(w.header(1, "x-auth-scopes").as_deref(), Some("openid orders.read"));
+    assert_eq!(w.header(1, "x-amzn-oidc-accesstoken"), None);
+}

@@ -479,7 +479,8 @@ impl Flow {
             }
             headers.extend(token.headers.iter().cloned());
         }
-        if let Some(raw) = &ticket.forward_access_token {
+        // `strip_alb_headers` removed it for good.
+        if let (Some(raw), false) = (&ticket.forward_access_token, self.config.strip_alb_headers) {
             headers.push((access.header.clone(), raw.clone()));
         }
         headers
