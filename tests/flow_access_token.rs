@@ -461,6 +461,9 @@ fn strip_alb_headers_keeps_a_verified_access_token_from_the_upstream() {
     send(&mut w, 1, "/x", Some(&access_token(&rsa_a())), NOW);
     w.tick(NOW);
     w.answer(jwks_calls(&w)[0], jwks_answer(&[&rsa_a()]), NOW);
-    assert_eq!(w.header(1, "x-auth-scopes").as_deref(), Some("openid orders.read"));
+    assert_eq!(
+        w.header(1, "x-auth-scopes").as_deref(),
+        Some("openid orders.read")
+    );
     assert_eq!(w.header(1, "x-amzn-oidc-accesstoken"), None);
 }

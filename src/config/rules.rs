@@ -34,6 +34,10 @@ pub(super) struct RawRequirement {
     scopes_any: Option<Vec<String>>,
     scopes_all: Option<Vec<String>>,
     access_claims: Option<BTreeMap<String, Vec<Value>>>,
+    permissions_all: Option<Vec<String>>,
+    permissions_any: Option<Vec<String>>,
+    staff: Option<bool>,
+    superuser: Option<bool>,
     any_of: Option<Vec<RawRequirement>>,
 }
 
@@ -45,6 +49,8 @@ pub(super) struct Sources {
     /// Whether the access token is verified, and bound to this app's
     /// client (`client_ids` or `audiences` set).
     pub access_token: AccessTokenSource,
+    /// `user_service` is set: permissions, staff and superuser can be known.
+    pub user_service: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +285,33 @@ fn requirement(
         access_token_bound(&field, sources)?;
         conditions.push(Condition::AccessClaims(claim_values(&field, claims)?));
     }
+    if let Some(perms) = raw.permissions_all {
+        let field = format!("{field}.permissions_all");
+        conditions.push(Condition::PermissionsAll(permission_names(
+            &field, perms, sources,
+        )?));
+    }
+    if let Some(perms) = raw.permissions_any {
+        let field = format!("{field}.permissions_any");
+        conditions.push(Condition::PermissionsAny(permission_names(
+            &field, perms, sources,
+        )?));
+    }
+    for (name, value, condition) in [
+        ("staff", raw.staff, Condition::Staff),
+        ("superuser", raw.superuser, Condition::Superuser),
+    ] {
+        let Some(value) = value else { continue };
+        let field = format!("{field}.{name}");
+        user_service_known(&field, sources)?;
+        if !value {
+            return Err(ConfigError::new(
+                field,
+                "only `true` is a requirement (to keep staff out, route them to another rule)",
+            ));
+        }
+        conditions.push(condition);
+    }
     if let Some(options) = raw.any_of {
         let any_of = format!("{field}.any_of");
         if options.is_empty() {
@@ -295,7 +328,7 @@ fn requirement(
         return Err(ConfigError::new(
             field,
             "must list at least one of groups_any, groups_all, claims, scopes_any, scopes_all, \
-             access_claims, any_of \
+             access_claims, permissions_all, permissions_any, staff, superuser, any_of \
              (for any verified user, use allow: \"authenticated\")",
         ));
     }
@@ -345,6 +378,52 @@ fn access_token_bound(field: &str, sources: Sources) -> Result<(), ConfigError> 
              another app client of the same issuer could bring broader scopes",
         )),
     }
+}
+
+fn user_service_known(field: &str, sources: Sources) -> Result<(), ConfigError> {
+    if sources.user_service {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            "needs the user_service block: permissions, staff and superuser come from the user service",
+        ))
+    }
+}
+
+/// Django's permission names: `app_label.codename`.
+pub fn is_permission_name(name: &str) -> bool {
+    let Some((app, codename)) = name.split_once('.') else {
+        return false;
+    };
+    let mut app_bytes = app.bytes();
+    app_bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && app_bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && (1..=100).contains(&codename.len())
+        && codename
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn permission_names(
+    field: &str,
+    perms: Vec<String>,
+    sources: Sources,
+) -> Result<Vec<String>, ConfigError> {
+    user_service_known(field, sources)?;
+    if perms.is_empty() {
+        return Err(ConfigError::new(field, "must not be empty"));
+    }
+    if let Some(i) = perms.iter().position(|p| !is_permission_name(p)) {
+        return Err(ConfigError::new(
+            format!("{field}[{i}]"),
+            format!(
+                "{:?} is not a permission: app_label.codename, matching ^[a-z][a-z0-9_]*\\.[a-z0-9_]{{1,100}}$",
+                perms[i]
+            ),
+        ));
+    }
+    Ok(perms)
 }
 
 fn scope_names(

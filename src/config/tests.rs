@@ -634,3 +634,60 @@ fn user_service_names_that_cannot_be_sent_are_refused_at_load() {
         assert_eq!(parse_str(&json).unwrap_err().field, field, "{json}");
     }
 }
+
+#[test]
+fn permission_rules_need_the_user_service_and_django_names() {
+    let rule = |require: &str| {
+        format!(r#""rules":[{{"name":"r","paths":["/x"],"require":{{{require}}}}}]"#)
+    };
+    let us = r#""user_service":{"cluster":"users"},"#;
+    for require in [
+        r#""permissions_all":["shop.view_order"]"#,
+        r#""permissions_any":["shop.view_order"]"#,
+        r#""staff":true"#,
+        r#""superuser":true"#,
+    ] {
+        let err = parse_str(&with(&rule(require))).unwrap_err();
+        assert!(err.field.starts_with("rules[0].require."), "{}", err.field);
+        assert!(err.message.contains("user_service"), "{}", err.message);
+        assert!(
+            parse_str(&with(&format!("{us}{}", rule(require)))).is_ok(),
+            "{require}"
+        );
+    }
+    for (require, field) in [
+        (r#""staff":false"#, "rules[0].require.staff"),
+        (r#""superuser":false"#, "rules[0].require.superuser"),
+        (
+            r#""permissions_all":[]"#,
+            "rules[0].require.permissions_all",
+        ),
+        (
+            r#""permissions_any":["*"]"#,
+            "rules[0].require.permissions_any[0]",
+        ),
+        (
+            r#""permissions_all":["Shop.view"]"#,
+            "rules[0].require.permissions_all[0]",
+        ),
+        (
+            r#""permissions_all":["shop"]"#,
+            "rules[0].require.permissions_all[0]",
+        ),
+        (
+            r#""permissions_all":["shop.view-order"]"#,
+            "rules[0].require.permissions_all[0]",
+        ),
+        (
+            r#""permissions_all":["1shop.view"]"#,
+            "rules[0].require.permissions_all[0]",
+        ),
+    ] {
+        let err = parse_str(&with(&format!("{us}{}", rule(require)))).unwrap_err();
+        assert_eq!(err.field, field, "{require}");
+    }
+    let long = format!(r#""permissions_all":["a.{}"]"#, "x".repeat(101));
+    assert!(parse_str(&with(&format!("{us}{}", rule(&long)))).is_err());
+    let max = format!(r#""permissions_all":["a.{}"]"#, "x".repeat(100));
+    assert!(parse_str(&with(&format!("{us}{}", rule(&max)))).is_ok());
+}

@@ -73,6 +73,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 }
                 Some(_) => AccessTokenSource::BoundToClient,
             },
+            user_service: user_service.is_some(),
         },
     )?;
     let access_token_header = access_token.as_ref().map(|a| a.header.as_str());

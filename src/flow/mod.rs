@@ -419,6 +419,20 @@ impl Flow {
                 user: Some(identity.username.clone()),
             };
         }
+        if user.is_none() && decision.needs_user_service(access) {
+            // `failure_mode: allow` let the user in without an answer; a rule
+            // on permissions cannot be decided without one.
+            log::warn!(
+                "alb-oidc: rule {} needs the user service's answer for {:?}, which is unavailable",
+                decision.rule_name(access),
+                identity.username
+            );
+            return Verdict::Deny {
+                denial: Denial::UserServiceUnavailable,
+                rule: Some(decision.first_rule()),
+                user: Some(identity.username.clone()),
+            };
+        }
         let subject = Subject::new(&groups, &identity.payload);
         let subject = match access_token {
             Some(token) => subject.with_access_token(&token.scopes, &token.payload),

@@ -24,7 +24,7 @@ mod requirement;
 
 pub use groups::Groups;
 pub use matching::{request_host, HostPattern, MethodName};
-pub use requirement::{ClaimValues, Condition, Requirement, Subject};
+pub use requirement::{ClaimValues, Condition, Requirement, Subject, UserFacts};
 
 use crate::paths::{self, PathPattern};
 use serde::Deserialize;
@@ -453,6 +453,15 @@ impl RouteDecision {
             .filter_map(|id| rules.rule(id))
             .map(|r| r.name.as_str())
             .collect()
+    }
+
+    /// Whether a deciding rule needs the user service's answer (permissions,
+    /// staff, superuser): such a request fails closed without one, whatever
+    /// `failure_mode` says.
+    pub fn needs_user_service(&self, rules: &AccessRules) -> bool {
+        self.rule_ids().any(|id| {
+            matches!(rules.rule(id).map(|r| &r.action), Some(Action::Require(req)) if req.needs_user_service())
+        })
     }
 
     /// Whether the verified `subject` may pass. Only `Require` checks

@@ -28,8 +28,38 @@ pub enum Condition {
     /// Every listed claim of the verified access token has one of its
     /// accepted values (compared as `Claims` compares).
     AccessClaims(Vec<ClaimValues>),
+    /// Every one of these permissions (`app_label.codename`), as Django's
+    /// `has_perms`: a superuser has all, an inactive user none.
+    PermissionsAll(Vec<String>),
+    /// At least one of these permissions.
+    PermissionsAny(Vec<String>),
+    /// The user service marks the user staff (`is_staff`).
+    Staff,
+    /// The user service marks the user superuser (`is_superuser`).
+    Superuser,
     /// At least one nested requirement holds.
     AnyOf(Vec<Requirement>),
+}
+
+/// What the user service says about a user, for permission rules.
+#[derive(Debug, Clone, Copy)]
+pub struct UserFacts<'s> {
+    /// Sorted, each once.
+    pub permissions: &'s [String],
+    /// A superuser's answer: every permission, not enumerated.
+    pub all_permissions: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+impl UserFacts<'_> {
+    fn has_permission(&self, permission: &str) -> bool {
+        self.all_permissions
+            || self
+                .permissions
+                .binary_search_by(|p| p.as_str().cmp(permission))
+                .is_ok()
+    }
 }
 
 /// A claim and the values it may have, as JSON text (numbers and booleans
@@ -54,6 +84,8 @@ pub struct Subject<'s> {
     pub scopes: &'s [String],
     /// The verified access token's payload, if there is one.
     pub access_claims: Option<&'s Map<String, Value>>,
+    /// The user service's answer, if it gave one.
+    pub user: Option<UserFacts<'s>>,
 }
 
 impl<'s> Subject<'s> {
@@ -63,6 +95,15 @@ impl<'s> Subject<'s> {
             claims,
             scopes: &[],
             access_claims: None,
+            user: None,
+        }
+    }
+
+    /// What the user service said about the user.
+    pub fn with_user(self, user: UserFacts<'s>) -> Self {
+        Subject {
+            user: Some(user),
+            ..self
         }
     }
 
@@ -90,6 +131,19 @@ impl Requirement {
         &self.conditions
     }
 
+    /// Whether some condition needs the user service's answer
+    /// (permissions, staff, superuser): without one it cannot be decided.
+    pub fn needs_user_service(&self) -> bool {
+        self.conditions.iter().any(|c| match c {
+            Condition::PermissionsAll(_)
+            | Condition::PermissionsAny(_)
+            | Condition::Staff
+            | Condition::Superuser => true,
+            Condition::AnyOf(options) => options.iter().any(Requirement::needs_user_service),
+            _ => false,
+        })
+    }
+
     /// `Err` names the condition that failed, relative to this object
     /// (`groups_any`, `claims.custom:tenant`, `any_of`).
     pub fn check(&self, subject: &Subject<'_>) -> Result<(), String> {
@@ -110,6 +164,10 @@ impl Condition {
             Condition::ScopesAny(_) => "scopes_any",
             Condition::ScopesAll(_) => "scopes_all",
             Condition::AccessClaims(_) => "access_claims",
+            Condition::PermissionsAll(_) => "permissions_all",
+            Condition::PermissionsAny(_) => "permissions_any",
+            Condition::Staff => "staff",
+            Condition::Superuser => "superuser",
             Condition::AnyOf(_) => "any_of",
         }
     }
@@ -126,6 +184,14 @@ impl Condition {
             Condition::AccessClaims(claims) => {
                 return claims_hold("access_claims", claims, subject.access_claims)
             }
+            Condition::PermissionsAll(perms) => subject
+                .user
+                .is_some_and(|u| perms.iter().all(|p| u.has_permission(p))),
+            Condition::PermissionsAny(perms) => subject
+                .user
+                .is_some_and(|u| perms.iter().any(|p| u.has_permission(p))),
+            Condition::Staff => subject.user.is_some_and(|u| u.is_staff),
+            Condition::Superuser => subject.user.is_some_and(|u| u.is_superuser),
             Condition::AnyOf(options) => options.iter().any(|r| r.check(subject).is_ok()),
         };
         if holds {
@@ -313,6 +379,47 @@ mod tests {
         assert_eq!(
             tier.check(&Subject::new(&g, &data)),
             Err("access_claims.custom:tier".into())
+        );
+    }
+
+    #[test]
+    fn permissions_staff_and_superuser_follow_the_user_service() {
+        let c = claims(json!({}));
+        let g = Groups::collect(&c, &[], []);
+        let perms = vec!["shop.change_order".to_owned(), "shop.view_order".to_owned()];
+        let user = |all, staff, superuser| UserFacts {
+            permissions: &perms,
+            all_permissions: all,
+            is_staff: staff,
+            is_superuser: superuser,
+        };
+        let all = Requirement::new(vec![Condition::PermissionsAll(vec![
+            "shop.view_order".into(),
+            "shop.delete_order".into(),
+        ])]);
+        let any = Requirement::new(vec![Condition::PermissionsAny(vec![
+            "shop.delete_order".into(),
+            "shop.view_order".into(),
+        ])]);
+        let staff = Requirement::new(vec![Condition::Staff]);
+        let superuser = Requirement::new(vec![Condition::Superuser]);
+        let plain = Subject::new(&g, &c).with_user(user(false, false, false));
+        assert_eq!(all.check(&plain), Err("permissions_all".into()));
+        assert_eq!(any.check(&plain), Ok(()));
+        assert_eq!(staff.check(&plain), Err("staff".into()));
+        // A superuser has every permission but is not implicitly staff.
+        let root = Subject::new(&g, &c).with_user(user(true, false, true));
+        assert_eq!(all.check(&root), Ok(()));
+        assert_eq!(superuser.check(&root), Ok(()));
+        assert_eq!(staff.check(&root), Err("staff".into()));
+        // Without an answer nothing holds.
+        let none = Subject::new(&g, &c);
+        assert_eq!(any.check(&none), Err("permissions_any".into()));
+        assert!(any.needs_user_service());
+        let nested = Requirement::new(vec![Condition::AnyOf(vec![staff.clone()])]);
+        assert!(nested.needs_user_service());
+        assert!(
+            !Requirement::new(vec![Condition::GroupsAny(vec!["a".into()])]).needs_user_service()
         );
     }
 }
