@@ -91,6 +91,13 @@ pub struct UserServiceConfig {
     pub revalidate_s: u64,
     pub failure_mode: FailureMode,
     pub cache_max: usize,
+    /// The shared user cache's bound in bytes: each of its `cache_max`
+    /// slots holds at most `cache_bytes_max / cache_max` bytes (a larger
+    /// answer is kept only by the worker that asked), and each worker's
+    /// local copy holds at most `cache_bytes_max`.
+    pub cache_bytes_max: usize,
+    /// Profile field -> header name, in a stable order (by field).
+    pub user_headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +175,9 @@ struct RawUserService {
     #[serde(default)]
     failure_mode: FailureMode,
     cache_max: Option<u64>,
+    cache_bytes_max: Option<u64>,
+    #[serde(default)]
+    user_headers: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]

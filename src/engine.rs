@@ -152,6 +152,7 @@ impl Engine {
                 config.username_claim
             );
             SharedCache::new(&ns, us.cache_max, us.cache_max.min(65_536))
+                .with_bytes_max(us.cache_bytes_max)
         });
         Engine {
             tokens: TtlCache::new(config.verified_token_cache_max),
@@ -389,13 +390,19 @@ impl Engine {
         match answer {
             Some((answer, bytes)) => {
                 let answer = Rc::new(answer);
-                users.complete(
+                let len = bytes.len();
+                let shared = users.complete(
                     store,
                     username,
                     Ok((answer.clone(), bytes)),
                     now + revalidate,
                     now,
                 );
+                if !shared {
+                    log::info!(
+                        "alb-oidc: the user service's answer for {username:?} ({len} bytes) is larger than a slot of the shared user cache (user_service.cache_bytes_max / cache_max): kept by this worker only"
+                    );
+                }
                 Some(answer)
             }
             None => {

@@ -160,6 +160,8 @@ pub enum Lookup<V> {
 pub struct SharedCache<V> {
     prefix: String,
     slots: u64,
+    /// Values longer than this are not published in shared data.
+    max_value_len: usize,
     local: TtlCache<V>,
     local_failed: TtlCache<u8>,
     fetching_here: HashSet<String>,
@@ -172,10 +174,20 @@ impl<V: Clone> SharedCache<V> {
         SharedCache {
             prefix: format!("alb-oidc/{namespace}/"),
             slots: slots.max(1) as u64,
+            max_value_len: usize::MAX,
             local: TtlCache::new(local_max),
             local_failed: TtlCache::new(local_max),
             fetching_here: HashSet::new(),
         }
+    }
+
+    /// Bounds the cache in bytes: shared data holds at most `bytes_max`
+    /// (each slot at most `bytes_max / slots`; a larger value stays with
+    /// the worker that fetched it), and so does this worker's local copy.
+    pub fn with_bytes_max(mut self, bytes_max: usize) -> Self {
+        self.max_value_len = bytes_max / self.slots as usize;
+        self.local = std::mem::replace(&mut self.local, TtlCache::new(0)).with_bytes_max(bytes_max);
+        self
     }
 
     /// The slots `name` may live in: a few, chosen by its hash
@@ -282,7 +294,7 @@ impl<V: Clone> SharedCache<V> {
                     match record {
                         Record::Ready { until, value, .. } if now < until => {
                             if let Some(v) = decode(&value).filter(|v| !stale(v)) {
-                                self.local.insert(name, v.clone(), until);
+                                self.local.insert_sized(name, v.clone(), until, value.len());
                                 return Lookup::Ready(v);
                             }
                         }
@@ -316,7 +328,9 @@ impl<V: Clone> SharedCache<V> {
     }
 
     /// Publishes the result of this worker's fetch: locally, and in shared
-    /// data unless that would displace another name's live value.
+    /// data unless that would displace another name's live value. `false`
+    /// when a value was too large to share (`with_bytes_max`): the claim
+    /// is released, and other workers fetch it for themselves.
     pub fn complete(
         &mut self,
         store: &dyn SharedStore,
@@ -324,11 +338,19 @@ impl<V: Clone> SharedCache<V> {
         result: Result<(V, Vec<u8>), u8>,
         until: f64,
         now: f64,
-    ) {
+    ) -> bool {
+        if let Ok((value, bytes)) = &result {
+            if bytes.len() > self.max_value_len {
+                self.local
+                    .insert_sized(name, value.clone(), until, bytes.len());
+                self.abandon(store, name, now);
+                return false;
+            }
+        }
         self.fetching_here.remove(name);
         let record = match result {
             Ok((value, bytes)) => {
-                self.local.insert(name, value, until);
+                self.local.insert_sized(name, value, until, bytes.len());
                 self.local_failed.remove(name);
                 Record::Ready {
                     name: name.to_owned(),
@@ -348,12 +370,13 @@ impl<V: Clone> SharedCache<V> {
         for _ in 0..3 {
             let (key, cas) = match self.probe(store, name, now) {
                 Probe::Found { key, cas, .. } | Probe::Free { key, cas } => (key, cas),
-                Probe::Full => return,
+                Probe::Full => return true,
             };
             if store.set(&key, &record.encode(), cas) {
-                return;
+                return true;
             }
         }
+        true
     }
 
     /// Abandons this worker's fetch without a result: nothing is cached, and

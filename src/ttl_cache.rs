@@ -13,6 +13,9 @@ pub struct TtlCache<V> {
     entries: HashMap<Rc<str>, Entry<V>>,
     order: VecDeque<(Rc<str>, u64)>,
     max: usize,
+    /// The sum of the sizes given to `insert_sized` may not exceed this.
+    bytes_max: usize,
+    bytes: usize,
     next_seq: u64,
 }
 
@@ -21,6 +24,7 @@ struct Entry<V> {
     value: V,
     expires_at: f64,
     seq: u64,
+    size: usize,
 }
 
 impl<V> TtlCache<V> {
@@ -30,8 +34,16 @@ impl<V> TtlCache<V> {
             entries: HashMap::new(),
             order: VecDeque::new(),
             max,
+            bytes_max: usize::MAX,
+            bytes: 0,
             next_seq: 0,
         }
+    }
+
+    /// Also bounds the sum of the sizes given to `insert_sized`.
+    pub fn with_bytes_max(mut self, bytes_max: usize) -> Self {
+        self.bytes_max = bytes_max;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -49,7 +61,7 @@ impl<V> TtlCache<V> {
             Some(e) => now >= e.expires_at,
         };
         if expired {
-            self.entries.remove(key);
+            self.remove(key);
             return None;
         }
         self.entries.get(key).map(|e| &e.value)
@@ -57,21 +69,27 @@ impl<V> TtlCache<V> {
 
     /// Inserts or replaces; evicts the oldest entries when full.
     pub fn insert(&mut self, key: &str, value: V, expires_at: f64) {
-        if self.max == 0 {
+        self.insert_sized(key, value, expires_at, 0);
+    }
+
+    /// `insert` of a value `size` bytes large: the oldest entries go until
+    /// it fits the byte bound too; a value larger than the bound is not kept.
+    pub fn insert_sized(&mut self, key: &str, value: V, expires_at: f64, size: usize) {
+        if self.max == 0 || size > self.bytes_max {
             return;
         }
-        if !self.entries.contains_key(key) {
-            while self.entries.len() >= self.max {
-                match self.order.pop_front() {
-                    Some((old, seq)) => {
-                        if self.entries.get(&old).is_some_and(|e| e.seq == seq) {
-                            self.entries.remove(&old);
-                        }
+        self.remove(key);
+        while self.entries.len() >= self.max || self.bytes + size > self.bytes_max {
+            match self.order.pop_front() {
+                Some((old, seq)) => {
+                    if self.entries.get(&old).is_some_and(|e| e.seq == seq) {
+                        self.remove(&old);
                     }
-                    None => break,
                 }
+                None => break,
             }
         }
+        self.bytes += size;
         let seq = self.next_seq;
         self.next_seq += 1;
         let key: Rc<str> = Rc::from(key);
@@ -82,6 +100,7 @@ impl<V> TtlCache<V> {
                 value,
                 expires_at,
                 seq,
+                size,
             },
         );
         // Replaced and expired entries leave stale order records; keep the
@@ -94,7 +113,14 @@ impl<V> TtlCache<V> {
     }
 
     pub fn remove(&mut self, key: &str) {
-        self.entries.remove(key);
+        if let Some(entry) = self.entries.remove(key) {
+            self.bytes -= entry.size;
+        }
+    }
+
+    /// The sum of the sizes of the entries held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
@@ -142,5 +168,29 @@ mod tests {
         let mut c = TtlCache::new(0);
         c.insert("a", 1, 1e9);
         assert_eq!(c.get("a", 0.0), None);
+    }
+
+    #[test]
+    fn bounded_in_bytes() {
+        let mut c = TtlCache::new(10).with_bytes_max(100);
+        c.insert_sized("a", 1, 100.0, 40);
+        c.insert_sized("b", 2, 100.0, 40);
+        assert_eq!(c.bytes(), 80);
+        // 40 more do not fit: the oldest goes.
+        c.insert_sized("c", 3, 100.0, 40);
+        assert_eq!(c.get("a", 0.0), None);
+        assert_eq!(c.bytes(), 80);
+        // Replacing an entry gives its bytes back first.
+        c.insert_sized("b", 4, 100.0, 60);
+        assert_eq!(c.get("b", 0.0), Some(&4));
+        assert_eq!(c.get("c", 0.0), Some(&3));
+        assert_eq!(c.bytes(), 100);
+        // Larger than the bound: not kept, nothing evicted.
+        c.insert_sized("d", 5, 100.0, 101);
+        assert_eq!(c.get("d", 0.0), None);
+        assert_eq!((c.len(), c.bytes()), (2, 100));
+        // Expiry gives bytes back.
+        assert_eq!(c.get("c", 100.0), None);
+        assert_eq!(c.bytes(), 60);
     }
 }

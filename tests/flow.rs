@@ -315,14 +315,14 @@ fn an_oversized_user_answer_is_a_failure() {
     w.answer(w.host.key_calls()[0], key_answer(), NOW);
     assert_eq!(
         w.flow.answer_limit(CallKind::Grpc, w.host.user_calls()[0]),
-        Some(65_536)
+        Some(256 * 1024)
     );
     let CallResponse::Grpc { body, .. } = user_answer("ada", 1) else {
         unreachable!()
     };
     let oversized = CallResponse::Grpc {
         status: 0,
-        size: 65_537,
+        size: 256 * 1024 + 1,
         body,
     };
     w.answer(w.host.user_calls()[0], oversized, NOW);

@@ -128,3 +128,42 @@ fn many_new_names_across_two_workers_fetch_once_each() {
         }
     }
 }
+
+/// `with_bytes_max`: a slot holds at most its share of the bytes; a larger
+/// value stays with the worker that fetched it, and its claim is released
+/// so that nobody waits for a value that will never be shared.
+#[test]
+fn a_value_larger_than_its_slot_share_stays_local() {
+    let store = MemoryStore::default();
+    let cache = || -> SharedCache<String> { SharedCache::new("b", 4, 4).with_bytes_max(400) };
+    let (mut w1, mut w2) = (cache(), cache());
+    w1.prepare(&store);
+    let small = "s".repeat(100);
+    let large = "l".repeat(101);
+    assert_eq!(w1.lookup(&store, "small", 0.0, 5.0, dec), Lookup::Fetch);
+    assert!(w1.complete(
+        &store,
+        "small",
+        Ok((small.clone(), small.clone().into_bytes())),
+        100.0,
+        0.1
+    ));
+    assert_eq!(
+        w2.lookup(&store, "small", 0.2, 5.0, dec),
+        Lookup::Ready(small)
+    );
+    assert_eq!(w1.lookup(&store, "large", 0.0, 5.0, dec), Lookup::Fetch);
+    assert_eq!(w2.lookup(&store, "large", 0.1, 5.0, dec), Lookup::Wait);
+    assert!(!w1.complete(
+        &store,
+        "large",
+        Ok((large.clone(), large.clone().into_bytes())),
+        100.0,
+        0.2
+    ));
+    assert_eq!(
+        w1.lookup(&store, "large", 0.3, 5.0, dec),
+        Lookup::Ready(large)
+    );
+    assert_eq!(w2.lookup(&store, "large", 0.3, 5.0, dec), Lookup::Fetch);
+}

@@ -46,13 +46,15 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let headers = HeaderNames::from_config(raw.headers)?;
     let claim_headers = claim_headers("claim_headers", raw.claim_headers)?;
     let access_token = raw.access_token.map(access_token).transpose()?;
+    let user_service = raw.user_service.map(user_service).transpose()?;
+    let user_headers = user_service.as_ref().map_or(&[][..], |u| &u.user_headers);
     distinct_header_names(
         &token_header,
         &headers,
         &claim_headers,
         access_token.as_ref(),
+        user_headers,
     )?;
-    let user_service = raw.user_service.map(user_service).transpose()?;
     let access = access_rules(
         RawAccess {
             groups_claim: raw.groups_claim,
@@ -80,6 +82,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let strip_names = strip_names(
         &headers,
         &claim_headers,
+        user_headers,
         access_token.as_ref(),
         raw.strip_alb_headers.then_some(token_header.as_str()),
     );
@@ -300,6 +303,7 @@ fn distinct_header_names(
     headers: &HeaderNames,
     claim_headers: &[(String, String)],
     access_token: Option<&AccessTokenConfig>,
+    user_headers: &[(String, String)],
 ) -> Result<(), ConfigError> {
     let identity_name = |name: &str| {
         HeaderRole::VARIANTS
@@ -347,6 +351,9 @@ fn distinct_header_names(
             )
             .chain(access_claim_headers.iter().map(|(claim, name)| {
                 (format!("access_token.claim_headers.{claim}"), name.as_str())
+            }))
+            .chain(user_headers.iter().map(|(field, name)| {
+                (format!("user_service.user_headers.{field}"), name.as_str())
             }));
     for (field, name) in injected {
         if ALB_HEADERS.contains(&name) {
@@ -400,19 +407,49 @@ fn user_service(raw: RawUserService) -> Result<UserServiceConfig, ConfigError> {
         )?,
         failure_mode: raw.failure_mode,
         cache_max: in_range("user_service.cache_max", raw.cache_max, 4096, 1, 1_000_000)? as usize,
+        cache_bytes_max: in_range(
+            "user_service.cache_bytes_max",
+            raw.cache_bytes_max,
+            32 * 1024 * 1024,
+            1024 * 1024,
+            1024 * 1024 * 1024,
+        )? as usize,
+        user_headers: profile_headers(raw.user_headers)?,
     })
+}
+
+/// `user_headers`: profile field names as the user service stores them
+/// (`[a-z][a-z0-9_]{0,63}`), each to a header name.
+fn profile_headers(raw: BTreeMap<String, String>) -> Result<Vec<(String, String)>, ConfigError> {
+    for field in raw.keys() {
+        let mut bytes = field.bytes();
+        let valid = field.len() <= 64
+            && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+            && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return Err(ConfigError::new(
+                format!("user_service.user_headers.{field}"),
+                "a profile field name matches [a-z][a-z0-9_]{0,63}",
+            ));
+        }
+    }
+    claim_headers("user_service.user_headers", raw)
 }
 
 /// See `Config::strip_names`. `token_header` is given with `strip_alb_headers`.
 fn strip_names(
     headers: &HeaderNames,
     claim_headers: &[(String, String)],
+    user_headers: &[(String, String)],
     access_token: Option<&AccessTokenConfig>,
     token_header: Option<&str>,
 ) -> Vec<String> {
     let defaults = HeaderRole::VARIANTS.iter().map(|role| role.default_name());
     let configured = headers.iter().map(|(_, name)| name);
-    let claims = claim_headers.iter().map(|(_, name)| name.as_str());
+    let claims = claim_headers
+        .iter()
+        .chain(user_headers)
+        .map(|(_, name)| name.as_str());
     let access_claims = access_token
         .into_iter()
         .flat_map(|a| a.claim_headers.iter().map(|(_, name)| name.as_str()));

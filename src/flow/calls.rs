@@ -35,8 +35,9 @@ pub enum CallKind {
 pub const MAX_KEY_ANSWER: usize = MAX_KEY_BODY + 1;
 /// How much of the key set's answer the host reads: one byte past the cap.
 pub const MAX_JWKS_ANSWER: usize = crate::access_token::jwks::MAX_JWKS_LEN + 1;
-/// A user answer is small; anything near this size is not one.
-pub const MAX_USER_ANSWER: usize = 64 * 1024;
+/// A user answer with about a thousand permissions and its profile fields
+/// is well below this; anything larger is not one.
+pub const MAX_USER_ANSWER: usize = 256 * 1024;
 
 /// How a call ended, as the host saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
