@@ -84,6 +84,7 @@ fn request(i: usize) -> AuthenticateRequest {
     AuthenticateRequest {
         username,
         claims_json: claims.to_string(),
+        access_token_groups: Vec::new(),
     }
 }
 
