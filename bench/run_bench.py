@@ -253,10 +253,12 @@ class Bench:
         self.procs.append(p)
         return p
 
-    def start_user_service(self, database: str, name: str, cpus: str | None = None) -> tuple[ProcessGroup, int]:
+    def start_user_service(
+        self, database: str, name: str, cpus: str | None = None, extra: tuple[str, ...] = ()
+    ) -> tuple[ProcessGroup, int]:
         port = new_port()
         p = self.spawn(
-            [str(USER_SERVICE), "serve", "--database", database, "--listen", f"127.0.0.1:{port}"],
+            [str(USER_SERVICE), "serve", "--database", database, "--listen", f"127.0.0.1:{port}", *extra],
             name,
             cpus,
             env={"RUST_LOG": "warn"},
@@ -651,18 +653,36 @@ class Bench:
             out["postgresql"] = {"skipped": pg_ok}
             log(f"user service: PostgreSQL skipped ({pg_ok})")
         try:
+            groups = {"groups": a.us_groups} if a.us_groups else {}
+            extra = ("--groups-claim", "groups") if a.us_groups else ()
             for name, db in backends:
-                p, port = self.start_user_service(db, f"user-service-{name}", self.envoy_cpus)
+                p, port = self.start_user_service(db, f"user-service-{name}", self.envoy_cpus, extra)
                 addr = f"http://127.0.0.1:{port}"
                 try:
-                    us_bench(addr, "warm", users=a.us_users, cpus=self.gen_cpus)
+                    if a.us_groups:
+                        seed_group_permissions(db, a.us_groups, a.us_group_perms)
+                    warm = us_bench(addr, "warm", users=a.us_users, cpus=self.gen_cpus, **groups)
+                    if a.us_groups:
+                        log(f"user service {name}: {warm['permissions_per_user']} permissions per user")
                     runs = {}
                     for c in a.us_concurrency:
                         runs[f"closed_c{c}"] = us_bench(
-                            addr, "closed", users=a.us_users, concurrency=c, duration=a.us_duration, cpus=self.gen_cpus
+                            addr,
+                            "closed",
+                            users=a.us_users,
+                            concurrency=c,
+                            duration=a.us_duration,
+                            cpus=self.gen_cpus,
+                            **groups,
                         )
                     runs[f"rate_{a.us_rate}"] = us_bench(
-                        addr, "rate", users=a.us_users, rate=a.us_rate, duration=a.us_duration, cpus=self.gen_cpus
+                        addr,
+                        "rate",
+                        users=a.us_users,
+                        rate=a.us_rate,
+                        duration=a.us_duration,
+                        cpus=self.gen_cpus,
+                        **groups,
                     )
                 finally:
                     p.stop(grace=15)
@@ -751,6 +771,17 @@ def pg_admin(sql: str) -> str | None:
     return None if p.returncode == 0 else (p.stderr.strip() or f"psql exit {p.returncode}")
 
 
+def seed_group_permissions(database: str, groups: int, perms: int) -> None:
+    """Grants `perms` permissions to each of the `groups` groups us-bench's
+    users carry in their groups claim, through the admin CLI."""
+    for g in range(groups):
+        for n in range(perms):
+            cmd = [str(USER_SERVICE), "perms", "grant", f"bench{g}.perm_{n}", "--group", f"bench-group-{g}"]
+            p = subprocess.run([*cmd, "--database", database], capture_output=True, text=True, timeout=60)
+            if p.returncode != 0:
+                raise BenchError(f"seeding failed: {' '.join(cmd)}\n{p.stderr}")
+
+
 def us_bench(addr: str, mode: str, cpus: str | None = None, **kw: Any) -> dict:
     cmd = (["taskset", "-c", cpus] if cpus else []) + [str(US_BENCH), mode, "--addr", addr]
     for k, v in kw.items():
@@ -810,6 +841,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--us-concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[4, 32])
     ap.add_argument("--us-rate", type=int, default=500)
     ap.add_argument("--us-duration", type=float, default=10)
+    ap.add_argument("--us-groups", type=int, default=0, help="groups in every user's groups claim (0: no groups claim)")
+    ap.add_argument("--us-group-perms", type=int, default=20, help="permissions granted to each of those groups")
     ap.add_argument("--no-extras", action="store_true")
     ap.add_argument(
         "--micro", type=Path, default=REPO / "target" / "criterion", help="criterion output directory to include"

@@ -29,12 +29,33 @@ pub struct AllowedUser {
     /// The user's groups, as the service listed them (the flow drops and
     /// counts names it cannot carry).
     pub groups: Vec<String>,
+    /// Effective permissions (`app_label.codename`), sorted, unique. Empty
+    /// for a superuser: see `all_permissions`.
+    pub permissions: Vec<String>,
+    /// A superuser's "every permission" (Django's `is_superuser` in
+    /// `has_perm`), sent instead of a list.
+    pub all_permissions: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    /// Profile fields (name, value), sorted by name, names unique.
+    pub profile: Vec<(String, String)>,
 }
 
 pub fn request(username: &str, claims_json: &str) -> Vec<u8> {
+    request_with_groups(username, claims_json, &[])
+}
+
+/// The request with the groups of a verified access token, which the
+/// service syncs as claim groups together with the data token's.
+pub fn request_with_groups(
+    username: &str,
+    claims_json: &str,
+    access_token_groups: &[String],
+) -> Vec<u8> {
     prost::Message::encode_to_vec(&pb::AuthenticateRequest {
         username: username.to_owned(),
         claims_json: claims_json.to_owned(),
+        access_token_groups: access_token_groups.to_vec(),
     })
 }
 
@@ -50,9 +71,18 @@ pub fn decode_answer(bytes: &[u8], username: &str, names: &HeaderNames) -> Optio
             if !user.is_active {
                 return Some(UserAnswer::Refused("inactive".to_owned()));
             }
+            let headers = user_headers(&user, names);
+            let mut permissions = user.permissions;
+            permissions.sort_unstable();
+            permissions.dedup();
             Some(UserAnswer::Allowed(AllowedUser {
-                headers: user_headers(&user, names),
+                headers,
                 groups: user.groups,
+                permissions,
+                all_permissions: user.all_permissions,
+                is_staff: user.is_staff,
+                is_superuser: user.is_superuser,
+                profile: profile(user.profile),
             }))
         }
         pb::authenticate_response::Result::Refusal(r) => {
@@ -62,6 +92,20 @@ pub fn decode_answer(bytes: &[u8], username: &str, names: &HeaderNames) -> Optio
             Some(UserAnswer::Refused(reason))
         }
     }
+}
+
+/// Sorted by name; a repeated name keeps its last value, as protobuf's
+/// `map<string, string>` (the same wire format) does.
+fn profile(fields: Vec<pb::ProfileField>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(fields.len());
+    for f in fields {
+        match out.iter_mut().find(|(name, _)| *name == f.name) {
+            Some(existing) => existing.1 = f.value,
+            None => out.push((f.name, f.value)),
+        }
+    }
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 fn user_headers(user: &pb::User, names: &HeaderNames) -> Vec<(String, String)> {
@@ -102,6 +146,7 @@ mod tests {
             groups: vec!["admin".into(), "staff".into()],
             is_active: active,
             created_from_oidc: true,
+            ..Default::default()
         }
     }
 
@@ -117,7 +162,90 @@ mod tests {
                     ("x-auth-name".into(), "Ada Lovelace".into()),
                 ],
                 groups: vec!["admin".into(), "staff".into()],
+                ..AllowedUser::default()
             })
+        );
+    }
+
+    fn field(name: &str, value: &str) -> pb::ProfileField {
+        pb::ProfileField {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn permissions_flags_and_profile() {
+        let u = pb::User {
+            permissions: vec![
+                "docs.view".into(),
+                "admin.view_log".into(),
+                "docs.edit".into(),
+                "docs.view".into(),
+            ],
+            is_staff: true,
+            profile: vec![
+                field("level", "3"),
+                field("department", "Sales"),
+                field("level", "4"),
+            ],
+            ..user("ada", true)
+        };
+        let Some(UserAnswer::Allowed(a)) = decode_answer(&encode(R::User(u)), "ada", &names())
+        else {
+            panic!("expected an allowed user");
+        };
+        assert_eq!(
+            a.permissions,
+            vec!["admin.view_log", "docs.edit", "docs.view"],
+            "sorted, each once"
+        );
+        assert!(!a.all_permissions);
+        assert!(a.is_staff);
+        assert!(!a.is_superuser);
+        assert_eq!(
+            a.profile,
+            vec![
+                ("department".to_owned(), "Sales".to_owned()),
+                ("level".to_owned(), "4".to_owned())
+            ],
+            "sorted by name; a repeated name keeps its last value"
+        );
+    }
+
+    #[test]
+    fn superuser_is_all_permissions() {
+        let u = pb::User {
+            all_permissions: true,
+            is_superuser: true,
+            ..user("ada", true)
+        };
+        let Some(UserAnswer::Allowed(a)) = decode_answer(&encode(R::User(u)), "ada", &names())
+        else {
+            panic!("expected an allowed user");
+        };
+        assert!(a.all_permissions && a.is_superuser && !a.is_staff);
+        assert!(a.permissions.is_empty());
+        assert!(a.profile.is_empty());
+    }
+
+    /// An answer from a service that predates permissions decodes with
+    /// none of them: fields 9 to 13 absent.
+    #[test]
+    fn answer_without_the_new_fields() {
+        let a = decode_answer(&encode(R::User(user("ada", true))), "ada", &names()).unwrap();
+        let UserAnswer::Allowed(a) = a else {
+            panic!("expected an allowed user");
+        };
+        assert_eq!(
+            (
+                a.permissions.len(),
+                a.all_permissions,
+                a.is_staff,
+                a.is_superuser,
+                a.profile.len()
+            ),
+            (0, false, false, false, 0)
         );
     }
 
@@ -148,5 +276,12 @@ mod tests {
         let r = <pb::AuthenticateRequest as prost::Message>::decode(request("u", "{}").as_slice())
             .unwrap();
         assert_eq!((r.username.as_str(), r.claims_json.as_str()), ("u", "{}"));
+        assert!(r.access_token_groups.is_empty());
+        let groups = vec!["cognito-ops".to_owned(), "b".to_owned()];
+        let r = <pb::AuthenticateRequest as prost::Message>::decode(
+            request_with_groups("u", "{}", &groups).as_slice(),
+        )
+        .unwrap();
+        assert_eq!(r.access_token_groups, groups);
     }
 }

@@ -55,6 +55,7 @@ fn user_answer(username: &str, id: i64) -> CallResponse {
             groups: vec![],
             is_active: true,
             created_from_oidc: true,
+            ..Default::default()
         })),
     });
     CallResponse::Grpc {

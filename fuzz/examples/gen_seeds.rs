@@ -208,6 +208,7 @@ fn grpc() {
         groups: vec!["admin".into(), "staff".into(), "a,b".into(), String::new()],
         is_active: active,
         created_from_oidc: true,
+        ..Default::default()
     };
     // Input layout: length byte, username, then the response.
     let framed = |username: &str, body: Vec<u8>| {

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::{Map, Value};
 
-use crate::db::{self, NewUser, Store, UserRecord, UserUpdate};
+use crate::db::{self, Access, NewUser, Store, UserRecord, UserUpdate};
+use crate::profile::{profile_values, ProfileClaim, ProfileValues};
 
 /// `last_login` is written when it is older than this (or when anything
 /// else about the user changes), so warm users cost a read, not a write.
@@ -31,6 +32,8 @@ pub struct Policy {
     pub last_name_claim: String,
     /// Optional claim the user's groups are synced from at each login.
     pub groups_claim: Option<String>,
+    /// `ALB_OIDC_PROFILE_CLAIMS`: claims stored as profile fields.
+    pub profile_claims: Vec<ProfileClaim>,
 }
 
 impl Default for Policy {
@@ -42,6 +45,7 @@ impl Default for Policy {
             first_name_claim: "given_name".to_owned(),
             last_name_claim: "family_name".to_owned(),
             groups_claim: None,
+            profile_claims: Vec::new(),
         }
     }
 }
@@ -68,8 +72,13 @@ impl RefusalReason {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The user, after sync. `created` is true on the first login.
-    User { user: UserRecord, created: bool },
+    /// The user, after sync, and what they may do. `created` is true on the
+    /// first login.
+    User {
+        user: UserRecord,
+        created: bool,
+        access: Access,
+    },
     Refused {
         reason: RefusalReason,
         message: String,
@@ -110,8 +119,10 @@ pub struct ClaimValues {
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    /// The claim-managed groups (None: groups claim not configured).
+    /// The claim-managed groups (None: neither a groups claim configured
+    /// nor access-token groups sent: logins leave groups alone).
     pub groups: Option<Vec<String>>,
+    pub profile: ProfileValues,
 }
 
 fn non_empty_str<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
@@ -128,7 +139,7 @@ fn has_control(s: &str) -> bool {
 /// Parses a groups claim: an array of strings, or a string separated by
 /// commas and/or whitespace. Anything else counts as no groups.
 pub fn parse_groups(value: Option<&Value>) -> Vec<String> {
-    let mut groups: Vec<String> = match value {
+    let groups: Vec<String> = match value {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
@@ -147,7 +158,17 @@ pub fn parse_groups(value: Option<&Value>) -> Vec<String> {
             Vec::new()
         }
     };
-    groups.retain(|g| !g.is_empty() && !has_control(g));
+    clean_groups(groups)
+}
+
+/// Trims, drops empty names and names with control characters, sorts and
+/// deduplicates.
+pub fn clean_groups(groups: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut groups: Vec<String> = groups
+        .into_iter()
+        .map(|g| g.trim().to_owned())
+        .filter(|g| !g.is_empty() && !has_control(g))
+        .collect();
     groups.sort();
     groups.dedup();
     groups
@@ -201,7 +222,24 @@ impl Policy {
             first_name,
             last_name,
             groups,
+            profile: profile_values(&self.profile_claims, claims),
         }
+    }
+
+    /// The claim values with the access token's groups joined to the
+    /// groups claim's: together they are the claim-managed groups.
+    pub fn claim_values_with(
+        &self,
+        claims: &Map<String, Value>,
+        access_token_groups: &[String],
+    ) -> ClaimValues {
+        let mut values = self.claim_values(claims);
+        let extra = clean_groups(access_token_groups.iter().cloned());
+        if !extra.is_empty() {
+            let from_claim = values.groups.take().unwrap_or_default();
+            values.groups = Some(clean_groups(from_claim.into_iter().chain(extra)));
+        }
+        values
     }
 }
 
@@ -252,16 +290,26 @@ impl Authenticator {
         &self.policy
     }
 
+    /// Authenticate without access-token groups.
     pub async fn authenticate(
         &self,
         username: &str,
         claims_json: &str,
     ) -> Result<Outcome, AuthError> {
+        self.authenticate_with(username, claims_json, &[]).await
+    }
+
+    pub async fn authenticate_with(
+        &self,
+        username: &str,
+        claims_json: &str,
+        access_token_groups: &[String],
+    ) -> Result<Outcome, AuthError> {
         let claims = match parse_request(username, claims_json) {
             Ok(claims) => claims,
             Err((reason, message)) => return Ok(refuse(reason, message)),
         };
-        let values = self.policy.claim_values(&claims);
+        let values = self.policy.claim_values_with(&claims, access_token_groups);
         let mut last_error = String::from("lost the creation race repeatedly");
         for attempt in 1..=MAX_ATTEMPTS {
             match self.attempt(username, &values).await {
@@ -303,15 +351,17 @@ impl Authenticator {
                 last_login: Some(now),
                 groups: values.groups.clone().unwrap_or_default(),
                 groups_from_oidc: true,
+                profile: values.profile.present.clone(),
             };
-            return Ok(self
-                .store
-                .insert_user(&new, now)
-                .await?
-                .map(|user| Outcome::User {
-                    user,
-                    created: true,
-                }));
+            let Some(user) = self.store.insert_user(&new, now).await? else {
+                return Ok(None);
+            };
+            let access = self.store.access(&user).await?;
+            return Ok(Some(Outcome::User {
+                user,
+                created: true,
+                access,
+            }));
         };
         if !user.created_from_oidc && !self.policy.link_existing_users {
             return Ok(Some(refuse(
@@ -328,9 +378,11 @@ impl Authenticator {
             )));
         }
         let user = self.sync(user, values, now).await?;
+        let access = self.store.access(&user).await?;
         Ok(Some(Outcome::User {
             user,
             created: false,
+            access,
         }))
     }
 
@@ -351,8 +403,12 @@ impl Authenticator {
             .last_name
             .clone()
             .unwrap_or_else(|| user.last_name.clone());
-        let fields_changed =
-            email != user.email || first_name != user.first_name || last_name != user.last_name;
+        let (set_profile, remove_profile) = values.profile.changes(&user.profile);
+        let fields_changed = email != user.email
+            || first_name != user.first_name
+            || last_name != user.last_name
+            || !set_profile.is_empty()
+            || !remove_profile.is_empty();
 
         let (add_groups, remove_groups) = match &values.groups {
             Some(desired) => {
@@ -391,6 +447,8 @@ impl Authenticator {
             last_login: Some(now),
             add_groups,
             remove_groups,
+            set_profile,
+            remove_profile,
         };
         self.store.update_user(user.id, &update).await?;
         user.email = update.email;
@@ -406,6 +464,15 @@ impl Authenticator {
                 from_oidc: true,
             }));
         user.groups.sort_by(|a, b| a.name.cmp(&b.name));
+        user.profile
+            .retain(|f| !update.remove_profile.contains(&f.name));
+        for field in update.set_profile {
+            match user.profile.iter_mut().find(|f| f.name == field.name) {
+                Some(stored) => stored.value = field.value,
+                None => user.profile.push(field),
+            }
+        }
+        user.profile.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(user)
     }
 }

@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Policy;
+use crate::profile::{parse_profile_claims, ProfileClaim};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,8 +49,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Inspect and administer users.
     Users(UsersArgs),
-    /// Add and remove group memberships.
+    /// Add and remove group memberships; list groups.
     Groups(GroupsArgs),
+    /// Grant, revoke and list permissions (Django's `app_label.codename`).
+    Perms(PermsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,6 +115,18 @@ pub struct ServeArgs {
     #[arg(long, env = "ALB_OIDC_GROUPS_CLAIM", value_name = "CLAIM")]
     pub groups_claim: Option<String>,
 
+    /// Claims stored as profile fields at each login, as
+    /// `claim=field,claim=field` (at most 32; field names match
+    /// `^[a-z][a-z0-9_]{0,63}$`), e.g.
+    /// `custom:department=department,custom:employee_id=employee_id`.
+    #[arg(
+        long,
+        env = "ALB_OIDC_PROFILE_CLAIMS",
+        value_name = "CLAIM=FIELD,...",
+        value_parser = profile_claims_arg
+    )]
+    pub profile_claims: Option<ProfileClaims>,
+
     /// Database pool size (SQLite: reader connections; there is always one writer).
     #[arg(
         long,
@@ -152,8 +167,21 @@ impl ServeArgs {
             first_name_claim: self.first_name_claim.clone(),
             last_name_claim: self.last_name_claim.clone(),
             groups_claim: self.groups_claim.clone().filter(|c| !c.trim().is_empty()),
+            profile_claims: self
+                .profile_claims
+                .as_ref()
+                .map(|p| p.0.clone())
+                .unwrap_or_default(),
         }
     }
+}
+
+/// The parsed `--profile-claims` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileClaims(pub Vec<ProfileClaim>);
+
+fn profile_claims_arg(spec: &str) -> Result<ProfileClaims, String> {
+    parse_profile_claims(spec).map(ProfileClaims)
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +220,25 @@ pub enum UsersCommand {
         #[arg(long)]
         inactive: bool,
     },
+    /// Set Django's flags: staff (for the application and the filter's
+    /// `staff` rule) and superuser (every permission; not implicitly staff).
+    #[command(group(
+        ArgGroup::new("flags")
+            .required(true)
+            .multiple(true)
+            .args(["staff", "no_staff", "superuser", "no_superuser"])
+    ))]
+    Set {
+        username: String,
+        #[arg(long, conflicts_with = "no_staff")]
+        staff: bool,
+        #[arg(long)]
+        no_staff: bool,
+        #[arg(long, conflicts_with = "no_superuser")]
+        superuser: bool,
+        #[arg(long)]
+        no_superuser: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +256,61 @@ pub enum GroupsCommand {
     Add { username: String, group: String },
     /// Remove USER from GROUP.
     Remove { username: String, group: String },
+    /// List every group with its members and permissions.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct PermsArgs {
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: PermsCommand,
+}
+
+/// Exactly one of a user and a group.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct Grantee {
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// A group; granting to a group that does not exist yet creates it.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+/// At most one of a user and a group.
+#[derive(Debug, Clone, Args)]
+#[group(required = false, multiple = false)]
+pub struct PermsFilter {
+    /// The user's effective permissions (own and through groups).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// The group's permissions.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PermsCommand {
+    /// Grant PERM (`app_label.codename`) to a user or a group.
+    Grant {
+        permission: String,
+        #[command(flatten)]
+        to: Grantee,
+    },
+    /// Revoke PERM from a user or a group.
+    Revoke {
+        permission: String,
+        #[command(flatten)]
+        from: Grantee,
+    },
+    /// List every grant, or one user's effective permissions, or one group's.
+    List {
+        #[command(flatten)]
+        of: PermsFilter,
+    },
 }
 
 /// Booleans from flags and environment variables: exactly `true`, `false`,

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod db;
+pub mod permission;
+pub mod profile;
 pub mod server;
 
 /// Generated from `proto/user_service.proto` (package `alboidc.users.v1`).
@@ -92,6 +94,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 first_name_claim = %policy.first_name_claim,
                 last_name_claim = %policy.last_name_claim,
                 groups_claim = policy.groups_claim.as_deref().unwrap_or("-"),
+                profile_fields = policy.profile_claims.len(),
                 "listening"
             );
             let auth = auth::Authenticator::new(store.clone(), policy);
@@ -127,6 +130,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             let opts = store_options(&cli, false, 2);
             admin_command(&cli, opts, |store| async move {
                 admin::run_groups(&store, args).await
+            })
+            .await
+        }
+        Command::Perms(args) => {
+            init_logging(LogFormat::Text, "warn");
+            let opts = store_options(&cli, false, 2);
+            admin_command(&cli, opts, |store| async move {
+                admin::perms::run_perms(&store, args).await
             })
             .await
         }

@@ -9,10 +9,10 @@ use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 
 use crate::auth::{Authenticator, Outcome, RefusalReason};
-use crate::db::UserRecord;
+use crate::db::{Access, UserRecord};
 use crate::proto::user_service_server::{UserService, UserServiceServer};
 use crate::proto::{authenticate_response, refusal, AuthenticateRequest, AuthenticateResponse};
-use crate::proto::{Refusal, User};
+use crate::proto::{ProfileField, Refusal, User};
 
 /// The fully qualified service name, as health checks ask for it.
 pub const SERVICE_NAME: &str = "alboidc.users.v1.UserService";
@@ -27,7 +27,7 @@ impl UserServiceImpl {
     }
 }
 
-pub fn to_proto_user(user: &UserRecord) -> User {
+pub fn to_proto_user(user: &UserRecord, access: &Access) -> User {
     User {
         id: user.id,
         username: user.username.clone(),
@@ -37,6 +37,18 @@ pub fn to_proto_user(user: &UserRecord) -> User {
         groups: user.group_names(),
         is_active: user.is_active,
         created_from_oidc: user.created_from_oidc,
+        permissions: access.permissions.clone(),
+        all_permissions: access.all,
+        is_staff: user.is_staff,
+        is_superuser: user.is_superuser,
+        profile: user
+            .profile
+            .iter()
+            .map(|f| ProfileField {
+                name: f.name.clone(),
+                value: f.value.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -60,7 +72,7 @@ impl UserService for UserServiceImpl {
         tracing::debug!(username = %req.username, "authenticate call received");
         let outcome = match self
             .auth
-            .authenticate(&req.username, &req.claims_json)
+            .authenticate_with(&req.username, &req.claims_json, &req.access_token_groups)
             .await
         {
             Ok(outcome) => outcome,
@@ -74,13 +86,17 @@ impl UserService for UserServiceImpl {
             }
         };
         let result = match outcome {
-            Outcome::User { user, created } => {
+            Outcome::User {
+                user,
+                created,
+                access,
+            } => {
                 if created {
                     tracing::info!(username = %user.username, user_id = user.id, "created user");
                 } else {
                     tracing::debug!(username = %user.username, user_id = user.id, "authenticated");
                 }
-                authenticate_response::Result::User(to_proto_user(&user))
+                authenticate_response::Result::User(to_proto_user(&user, &access))
             }
             Outcome::Refused { reason, message } => {
                 tracing::info!(username = %req.username, reason = reason.as_str(), %message, "refused");

@@ -16,6 +16,10 @@ both_backends!(
     activate_and_deactivate,
     group_add_and_remove,
     unknown_users_and_duplicates_fail,
+    perms_grant_revoke_list,
+    users_set_flags,
+    groups_list,
+    invalid_permissions_refused,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_alb-oidc-user-service");
@@ -119,7 +123,16 @@ async fn create_list_show(db: &TestDb) {
         lines[7].replace("created:", "updated:"),
         "{shown}"
     );
-    assert_eq!(lines[9..], ["last login: never"], "{shown}");
+    assert_eq!(
+        lines[9..],
+        [
+            "last login: never",
+            "staff:      no",
+            "superuser:  no",
+            "profile:    -"
+        ],
+        "{shown}"
+    );
     let shown = json(db, &["users", "show", "admin"]);
     assert_eq!(shown["email"], "admin@example.com");
     assert_eq!(shown["first_name"], "Ada");
@@ -287,4 +300,188 @@ fn bad_database_urls_fail_at_start() {
         let error = lines[0]["error"].as_str().unwrap();
         assert!(error.starts_with(reason), "{url}: {error}");
     }
+}
+
+async fn perms_grant_revoke_list(db: &TestDb) {
+    ok(db, &["users", "create-local", "ann", "--group", "ops"]);
+    assert_eq!(
+        ok(db, &["perms", "grant", "ops.restart", "--group", "ops"]),
+        "granted ops.restart to group ops\n"
+    );
+    assert_eq!(
+        ok(db, &["perms", "grant", "ops.restart", "--group", "ops"]),
+        "group ops already had ops.restart\n"
+    );
+    assert_eq!(
+        ok(db, &["perms", "grant", "docs.view", "--group", "readers"]),
+        "granted docs.view to group readers (new group)\n"
+    );
+    assert_eq!(
+        ok(db, &["perms", "grant", "ops.restart", "--user", "ann"]),
+        "granted ops.restart to user ann\n"
+    );
+    let v = json(db, &["perms", "grant", "docs.edit", "--user", "ann"]);
+    assert_eq!(
+        v,
+        serde_json::json!({"user": "ann", "permission": "docs.edit", "change": "granted"})
+    );
+
+    // The effective set: own grants and the groups' (readers is not ann's).
+    assert_eq!(
+        ok(db, &["perms", "list", "--user", "ann"]),
+        "docs.edit    (user)\nops.restart  (user, group:ops)\n"
+    );
+    let v = json(db, &["perms", "list", "--user", "ann"]);
+    assert_eq!(
+        v["permissions"],
+        serde_json::json!(["docs.edit", "ops.restart"])
+    );
+    assert_eq!(v["all_permissions"], false);
+    assert_eq!(
+        v["sources"]["ops.restart"],
+        serde_json::json!(["user", "group:ops"])
+    );
+    assert_eq!(
+        ok(db, &["perms", "list", "--group", "readers"]),
+        "docs.view\n"
+    );
+    assert_eq!(
+        ok(db, &["perms", "list"]),
+        "user ann: docs.edit\nuser ann: ops.restart\ngroup ops: ops.restart\ngroup readers: docs.view\n"
+    );
+    assert_eq!(json(db, &["perms", "list"]).as_array().unwrap().len(), 4);
+
+    assert_eq!(
+        ok(db, &["perms", "revoke", "ops.restart", "--user", "ann"]),
+        "revoked ops.restart from user ann\n"
+    );
+    assert_eq!(
+        ok(db, &["perms", "revoke", "ops.restart", "--user", "ann"]),
+        "user ann did not have ops.restart\n"
+    );
+    assert_eq!(
+        json(db, &["perms", "list", "--user", "ann"])["permissions"],
+        serde_json::json!(["docs.edit", "ops.restart"]),
+        "still granted through ops"
+    );
+    let v = json(db, &["perms", "revoke", "ops.restart", "--group", "ops"]);
+    assert_eq!(v["change"], "revoked");
+    assert_eq!(
+        ok(db, &["perms", "list", "--user", "ann"]),
+        "docs.edit  (user)\n"
+    );
+    assert_eq!(
+        fail(db, &["perms", "revoke", "a.b", "--group", "ghosts"]),
+        "error: no group named \"ghosts\"\n"
+    );
+    assert_eq!(
+        fail(db, &["perms", "grant", "a.b", "--user", "ghost"]),
+        "error: no user named \"ghost\"\n"
+    );
+    assert_eq!(
+        fail(db, &["perms", "list", "--group", "ghosts"]),
+        "error: no group named \"ghosts\"\n"
+    );
+
+    ok(db, &["users", "deactivate", "ann"]);
+    assert_eq!(
+        ok(db, &["perms", "list", "--user", "ann"]),
+        "user ann is inactive: no permissions (1 granted, effective once activated)\n"
+    );
+    assert_eq!(
+        json(db, &["perms", "list", "--user", "ann"])["permissions"],
+        serde_json::json!([])
+    );
+}
+
+async fn users_set_flags(db: &TestDb) {
+    ok(db, &["users", "create-local", "bo"]);
+    assert_eq!(
+        ok(db, &["users", "set", "bo", "--superuser"]),
+        "user bo is now staff: no, superuser: yes\n"
+    );
+    assert_eq!(
+        ok(db, &["users", "set", "bo", "--superuser"]),
+        "user bo was already staff: no, superuser: yes\n"
+    );
+    assert_eq!(
+        ok(db, &["perms", "list", "--user", "bo"]),
+        "user bo is a superuser: all permissions\n"
+    );
+    let v = json(db, &["users", "set", "bo", "--staff", "--no-superuser"]);
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["user"]["is_staff"], true);
+    assert_eq!(v["user"]["is_superuser"], false);
+    let v = json(db, &["users", "show", "bo"]);
+    assert_eq!(
+        (v["is_staff"].clone(), v["is_superuser"].clone()),
+        (Value::Bool(true), Value::Bool(false))
+    );
+    ok(db, &["users", "set", "bo", "--no-staff"]);
+    assert_eq!(json(db, &["users", "show", "bo"])["is_staff"], false);
+    assert_eq!(
+        fail(db, &["users", "set", "ghost", "--staff"]),
+        "error: no user named \"ghost\"\n"
+    );
+    // Usage errors: no flag, or both of a pair.
+    for args in [
+        &["users", "set", "bo"][..],
+        &["users", "set", "bo", "--staff", "--no-staff"],
+        &["users", "set", "bo", "--superuser", "--no-superuser"],
+    ] {
+        assert_eq!(run(db, args).status.code(), Some(2), "{args:?}");
+    }
+}
+
+async fn groups_list(db: &TestDb) {
+    ok(db, &["users", "create-local", "cy", "--group", "ops"]);
+    assert_eq!(
+        ok(db, &["groups", "list"]),
+        "ops: 1 members (0 from claims, 1 admin); permissions: -\n"
+    );
+    ok(db, &["perms", "grant", "ops.restart", "--group", "ops"]);
+    ok(db, &["perms", "grant", "ops.deploy", "--group", "ops"]);
+    ok(db, &["perms", "grant", "docs.view", "--group", "readers"]);
+    assert_eq!(
+        ok(db, &["groups", "list"]),
+        "ops: 1 members (0 from claims, 1 admin); permissions: ops.deploy, ops.restart\n\
+         readers: 0 members (0 from claims, 0 admin); permissions: docs.view\n"
+    );
+    assert_eq!(
+        json(db, &["groups", "list"]),
+        serde_json::json!([
+            {"name": "ops", "claim_members": 0, "admin_members": 1,
+             "permissions": ["ops.deploy", "ops.restart"]},
+            {"name": "readers", "claim_members": 0, "admin_members": 0,
+             "permissions": ["docs.view"]},
+        ])
+    );
+}
+
+async fn invalid_permissions_refused(db: &TestDb) {
+    ok(db, &["users", "create-local", "di"]);
+    for perm in ["*", "app.*", "App.view", "app", "app.a.b", "a,b.c", ""] {
+        for args in [
+            ["perms", "grant", perm, "--user", "di"],
+            ["perms", "revoke", perm, "--group", "ops"],
+        ] {
+            let err = fail(db, &args);
+            assert!(
+                err.starts_with(&format!("error: invalid permission {perm:?}: ")),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    // Neither or both of --user and --group: usage errors.
+    assert_eq!(run(db, &["perms", "grant", "a.b"]).status.code(), Some(2));
+    assert_eq!(
+        run(
+            db,
+            &["perms", "grant", "a.b", "--user", "di", "--group", "g"]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(json(db, &["perms", "list"]), serde_json::json!([]));
 }

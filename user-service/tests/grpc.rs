@@ -141,11 +141,37 @@ fn request(username: &str, claims: serde_json::Value) -> AuthenticateRequest {
     AuthenticateRequest {
         username: username.to_owned(),
         claims_json: claims.to_string(),
+        access_token_groups: vec![],
     }
 }
 
+/// Runs an admin command on the test database; its stdout.
+fn admin(db: &TestDb, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--database")
+        .arg(&db.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 async fn round_trip(db: &TestDb) {
-    let server = Server::start(db, &["--groups-claim", "groups"]).await;
+    let server = Server::start(
+        db,
+        &[
+            "--groups-claim",
+            "groups",
+            "--profile-claims",
+            "custom:department=department,custom:level=level",
+        ],
+    )
+    .await;
     let channel = server.channel().await;
     let mut client = UserServiceClient::new(channel.clone());
 
@@ -170,6 +196,59 @@ async fn round_trip(db: &TestDb) {
     );
     assert_eq!(user.groups, vec!["readers", "writers"]);
     assert!(user.is_active && user.created_from_oidc);
+    assert!(user.permissions.is_empty());
+    assert!(!user.all_permissions && !user.is_staff && !user.is_superuser);
+    assert!(user.profile.is_empty());
+
+    // Permissions granted while the server runs, through a claim group, an
+    // access-token group and directly; profile fields from the claims.
+    admin(db, &["perms", "grant", "docs.view", "--group", "readers"]);
+    admin(
+        db,
+        &["perms", "grant", "ops.deploy", "--group", "cognito-ops"],
+    );
+    admin(db, &["perms", "grant", "docs.edit", "--user", "alice"]);
+    let mut req = request(
+        "alice",
+        json!({"sub": "alice", "groups": "readers", "custom:department": "Sales",
+               "custom:level": 3}),
+    );
+    req.access_token_groups = vec!["cognito-ops".to_owned()];
+    let resp = client.authenticate(req).await.unwrap().into_inner();
+    let Some(authenticate_response::Result::User(user)) = resp.result else {
+        panic!("expected a user: {resp:?}");
+    };
+    assert_eq!(user.groups, vec!["cognito-ops", "readers"]);
+    assert_eq!(
+        user.permissions,
+        vec!["docs.edit", "docs.view", "ops.deploy"]
+    );
+    assert!(!user.all_permissions);
+    let profile: Vec<(&str, &str)> = user
+        .profile
+        .iter()
+        .map(|f| (f.name.as_str(), f.value.as_str()))
+        .collect();
+    assert_eq!(profile, vec![("department", "Sales"), ("level", "3")]);
+
+    admin(db, &["users", "set", "alice", "--superuser", "--staff"]);
+    let resp = client
+        .authenticate(request("alice", json!({"groups": "readers"})))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(authenticate_response::Result::User(user)) = resp.result else {
+        panic!("expected a user: {resp:?}");
+    };
+    assert!(user.all_permissions && user.is_superuser && user.is_staff);
+    assert!(
+        user.permissions.is_empty(),
+        "a superuser's set is not listed"
+    );
+    assert!(
+        user.profile.is_empty(),
+        "claims without the profile claims remove the fields"
+    );
 
     let resp = client
         .authenticate(request("", json!({})))

@@ -1,16 +1,20 @@
 //! Schema migrations on both backends: a fresh database, concurrent opens,
-//! and the upgrade of a database made by the former hand-written runner
-//! (versions in `schema_migrations`) to sqlx's migrator (`_sqlx_migrations`).
+//! the upgrade of a database made by the former hand-written runner
+//! (versions in `schema_migrations`) to sqlx's migrator (`_sqlx_migrations`),
+//! and the upgrade of a database at schema version 1 (before permissions
+//! and profile fields) with its data.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use alb_oidc_user_service::auth::{Authenticator, Outcome, Policy, RefusalReason};
-use alb_oidc_user_service::db::{Backend, DbError, GroupChange, Membership, Store, UserRecord};
+use alb_oidc_user_service::db::{
+    Access, Backend, DbError, GroupChange, Membership, PermChange, Store, UserFlags, UserRecord,
+};
 use chrono::{DateTime, TimeZone, Utc};
 use common::TestDb;
 use serde_json::json;
-use sqlx::migrate::MigrateError;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
@@ -19,6 +23,7 @@ both_backends!(
     opening_again_and_concurrently_is_safe,
     former_runner_database_is_adopted_with_its_data,
     unknown_former_version_fails_and_changes_nothing,
+    version_1_database_upgrades_without_losing_data,
 );
 
 /// sha384 of each `migrations/<backend>/0001_initial.sql` as the former
@@ -27,6 +32,10 @@ both_backends!(
 /// every existing database, so the files must stay byte-identical.
 const SQLITE_0001_SHA384: &str = "bf17268c9e083a0fc7fe7376fec9f17dabf82f2feddc3e56303670c3735bf835b603308b9bd91a54928ca29eeded80ba";
 const POSTGRES_0001_SHA384: &str = "c151f96b70c5d607c8e3aee1de77f57606371a7a3a21215412fc376bbbd5eed428c551b2d90fa7105b51ed6ed148db10";
+/// sha384 of each `0002_permissions_profile.sql`, pinned for the same
+/// reason: once applied anywhere, the file must never change.
+const SQLITE_0002_SHA384: &str = "02ea5e008aa3551fe9bffe4772811cbd538cc44f181a189687499c4509eabafc3325ab8f1af2d350a9bc31db5af3b393";
+const POSTGRES_0002_SHA384: &str = "767185cca5971a05af4f582c6b20cbaa903099d01153d2544de8c7943e52a85a3fb5e8f6b9c4cc8447e6ba3e7a59cbb2";
 
 fn pinned_0001(backend: Backend) -> &'static str {
     match backend {
@@ -34,6 +43,34 @@ fn pinned_0001(backend: Backend) -> &'static str {
         Backend::Postgres => POSTGRES_0001_SHA384,
     }
 }
+
+fn pinned_0002(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => SQLITE_0002_SHA384,
+        Backend::Postgres => POSTGRES_0002_SHA384,
+    }
+}
+
+/// The `_sqlx_migrations` row of version 2 as the migrator records it.
+fn row_0002(backend: Backend) -> SqlxRow {
+    (
+        2,
+        "permissions profile".to_owned(),
+        true,
+        pinned_0002(backend).to_owned(),
+    )
+}
+
+/// Every table of the current schema, sorted, with sqlx's.
+const CURRENT_TABLES: [&str; 7] = [
+    "_sqlx_migrations",
+    "group_permissions",
+    "groups",
+    "user_groups",
+    "user_permissions",
+    "user_profile",
+    "users",
+];
 
 /// What the former runner did in its one transaction on a new SQLite
 /// database: its table, migration 0001 as it was, the version row.
@@ -175,6 +212,30 @@ impl Raw {
         })
     }
 
+    /// Applies this build's migrations up to `version` only, from a copy of
+    /// those files: a database exactly as an earlier build made it.
+    async fn migrate_up_to(&mut self, backend: Backend, version: i64) {
+        let folder = match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(folder);
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let number: i64 = name.split('_').next().unwrap().parse().unwrap();
+            if number <= version {
+                std::fs::copy(&path, dir.path().join(&name)).unwrap();
+            }
+        }
+        let migrator = Migrator::new(dir.path()).await.unwrap();
+        assert_eq!(migrator.iter().count() as i64, version);
+        on_raw!(self, c => migrator.run(&mut *c).await.unwrap());
+    }
+
     async fn sqlx_migrations(&mut self) -> Vec<SqlxRow> {
         let sql = "SELECT version, description, success, checksum FROM _sqlx_migrations \
                    ORDER BY version";
@@ -234,16 +295,19 @@ async fn fresh_database_gets_the_pinned_migrations(db: &TestDb) {
     let mut raw = Raw::connect(db).await;
     assert_eq!(
         raw.sqlx_migrations().await,
-        vec![(
-            1,
-            "initial".to_owned(),
-            true,
-            pinned_0001(db.backend).to_owned()
-        )]
+        vec![
+            (
+                1,
+                "initial".to_owned(),
+                true,
+                pinned_0001(db.backend).to_owned()
+            ),
+            row_0002(db.backend),
+        ]
     );
     assert_eq!(
         raw.tables().await,
-        vec!["_sqlx_migrations", "groups", "user_groups", "users"],
+        CURRENT_TABLES,
         "no former-runner table in a new database"
     );
     raw.close().await;
@@ -265,12 +329,15 @@ async fn opening_again_and_concurrently_is_safe(db: &TestDb) {
     let mut raw = Raw::connect(db).await;
     assert_eq!(
         raw.sqlx_migrations().await,
-        vec![(
-            1,
-            "initial".to_owned(),
-            true,
-            pinned_0001(db.backend).to_owned()
-        )]
+        vec![
+            (
+                1,
+                "initial".to_owned(),
+                true,
+                pinned_0001(db.backend).to_owned()
+            ),
+            row_0002(db.backend),
+        ]
     );
     raw.close().await;
 }
@@ -288,6 +355,9 @@ fn former_users() -> Vec<UserRecord> {
         created_at: at(1_714_557_600, 123_456),
         updated_at: at(1_714_644_000, 654_321),
         last_login: Some(at(1_714_730_400, 1)),
+        is_staff: false,
+        is_superuser: false,
+        profile: vec![],
         groups: vec![
             Membership {
                 name: "ops".into(),
@@ -310,6 +380,9 @@ fn former_users() -> Vec<UserRecord> {
         created_at: at(1_714_557_700, 0),
         updated_at: at(1_714_557_700, 0),
         last_login: None,
+        is_staff: false,
+        is_superuser: false,
+        profile: vec![],
         groups: vec![Membership {
             name: "admins".into(),
             from_oidc: false,
@@ -326,6 +399,9 @@ fn former_users() -> Vec<UserRecord> {
         created_at: at(1_714_557_800, 500_000),
         updated_at: at(1_714_557_900, 0),
         last_login: Some(at(1_714_557_800, 500_000)),
+        is_staff: false,
+        is_superuser: false,
+        profile: vec![],
         groups: vec![],
     };
     vec![alice, root, bob]
@@ -343,6 +419,13 @@ async fn former_runner_database(db: &TestDb, extra_sql: &str) -> Raw {
     if !extra_sql.is_empty() {
         raw.script(extra_sql).await;
     }
+    seed(&mut raw).await;
+    raw
+}
+
+/// Three users, three groups, three memberships: the rows of
+/// [`former_users`], written with the version-1 columns only.
+async fn seed(raw: &mut Raw) {
     for user in former_users() {
         raw.insert_user(&user).await;
     }
@@ -354,7 +437,6 @@ async fn former_runner_database(db: &TestDb, extra_sql: &str) -> Raw {
     for (user_id, group_id, from_oidc) in [(1, 2, false), (1, 3, true), (2, 1, false)] {
         raw.add_membership(user_id, group_id, from_oidc).await;
     }
-    raw
 }
 
 async fn former_runner_database_is_adopted_with_its_data(db: &TestDb) {
@@ -365,27 +447,24 @@ async fn former_runner_database_is_adopted_with_its_data(db: &TestDb) {
     // applied again (sqlx would record its own, "initial").
     assert_eq!(
         raw.sqlx_migrations().await,
-        vec![(
-            1,
-            "initial schema".to_owned(),
-            true,
-            pinned_0001(db.backend).to_owned()
-        )]
+        vec![
+            (
+                1,
+                "initial schema".to_owned(),
+                true,
+                pinned_0001(db.backend).to_owned()
+            ),
+            row_0002(db.backend),
+        ]
     );
     assert_eq!(
         raw.former_versions().await,
         vec![(1, "initial schema".to_owned())]
     );
-    assert_eq!(
-        raw.tables().await,
-        vec![
-            "_sqlx_migrations",
-            "groups",
-            "schema_migrations",
-            "user_groups",
-            "users"
-        ]
-    );
+    let mut tables = CURRENT_TABLES.to_vec();
+    tables.push("schema_migrations");
+    tables.sort();
+    assert_eq!(raw.tables().await, tables);
 
     // The data is intact (listed by username).
     let mut expected = former_users();
@@ -410,6 +489,7 @@ async fn former_runner_database_is_adopted_with_its_data(db: &TestDb) {
     let Outcome::User {
         user: alice,
         created,
+        ..
     } = outcome
     else {
         panic!("alice: {outcome:?}");
@@ -437,6 +517,7 @@ async fn former_runner_database_is_adopted_with_its_data(db: &TestDb) {
     let Outcome::User {
         user: carol,
         created,
+        ..
     } = outcome
     else {
         panic!("carol: {outcome:?}");
@@ -460,12 +541,15 @@ async fn former_runner_database_is_adopted_with_its_data(db: &TestDb) {
     again.close().await;
     assert_eq!(
         raw.sqlx_migrations().await,
-        vec![(
-            1,
-            "initial schema".to_owned(),
-            true,
-            pinned_0001(db.backend).to_owned()
-        )]
+        vec![
+            (
+                1,
+                "initial schema".to_owned(),
+                true,
+                pinned_0001(db.backend).to_owned()
+            ),
+            row_0002(db.backend),
+        ]
     );
     raw.close().await;
 }
@@ -475,16 +559,113 @@ async fn former_runner_database_is_adopted_with_its_data(db: &TestDb) {
 async fn unknown_former_version_fails_and_changes_nothing(db: &TestDb) {
     let mut raw = former_runner_database(
         db,
-        "INSERT INTO schema_migrations (version, description) VALUES (2, 'from the future')",
+        "INSERT INTO schema_migrations (version, description) VALUES (99, 'from the future')",
     )
     .await;
     match Store::open(&db.options()).await {
-        Err(DbError::Migration(MigrateError::VersionMissing(2))) => {}
-        other => panic!("expected VersionMissing(2), got {other:?}"),
+        Err(DbError::Migration(MigrateError::VersionMissing(99))) => {}
+        other => panic!("expected VersionMissing(99), got {other:?}"),
     }
     assert_eq!(
         raw.tables().await,
         vec!["groups", "schema_migrations", "user_groups", "users"]
+    );
+    raw.close().await;
+}
+
+/// A database made by the previous build (schema version 1: no flags,
+/// permissions or profile) keeps every row through the upgrade, and the new
+/// features work on the old rows.
+async fn version_1_database_upgrades_without_losing_data(db: &TestDb) {
+    let mut raw = Raw::connect(db).await;
+    raw.migrate_up_to(db.backend, 1).await;
+    let row_0001 = (
+        1,
+        "initial".to_owned(),
+        true,
+        pinned_0001(db.backend).to_owned(),
+    );
+    assert_eq!(raw.sqlx_migrations().await, vec![row_0001.clone()]);
+    assert_eq!(
+        raw.tables().await,
+        vec!["_sqlx_migrations", "groups", "user_groups", "users"]
+    );
+    seed(&mut raw).await;
+
+    let store = db.store().await;
+    assert_eq!(
+        raw.sqlx_migrations().await,
+        vec![row_0001.clone(), row_0002(db.backend)]
+    );
+    assert_eq!(raw.tables().await, CURRENT_TABLES);
+    let mut expected = former_users();
+    expected.sort_by(|a, b| a.username.cmp(&b.username));
+    assert_eq!(
+        store.list_users().await.unwrap(),
+        expected,
+        "every user, membership and timestamp survives; the new flags are off"
+    );
+
+    // Permissions through an administrator membership (ops), a claim
+    // membership (readers) and a direct grant.
+    assert_eq!(
+        store
+            .grant_group_permission("ops", "ops.restart")
+            .await
+            .unwrap(),
+        (PermChange::Granted, false)
+    );
+    store
+        .grant_group_permission("readers", "docs.view")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .change_user_permission("alice", "docs.edit", true)
+            .await
+            .unwrap(),
+        Some(PermChange::Granted)
+    );
+    let alice = store.find_user("alice").await.unwrap().unwrap();
+    assert_eq!(
+        store.access(&alice).await.unwrap(),
+        Access {
+            all: false,
+            permissions: vec![
+                "docs.edit".to_owned(),
+                "docs.view".to_owned(),
+                "ops.restart".to_owned()
+            ],
+        }
+    );
+    let (root, changed) = store
+        .set_flags(
+            "root",
+            &UserFlags {
+                staff: None,
+                superuser: Some(true),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(changed);
+    assert!(root.is_superuser && !root.is_staff);
+    assert_eq!(
+        store.access(&root).await.unwrap(),
+        Access {
+            all: true,
+            permissions: vec![],
+        }
+    );
+    store.close().await;
+
+    let again = db.store().await;
+    assert_eq!(again.list_users().await.unwrap().len(), 3);
+    again.close().await;
+    assert_eq!(
+        raw.sqlx_migrations().await,
+        vec![row_0001, row_0002(db.backend)]
     );
     raw.close().await;
 }

@@ -44,7 +44,7 @@ async fn login(auth: &Authenticator, username: &str, claims: Value) -> Outcome {
 
 async fn user(auth: &Authenticator, username: &str, claims: Value) -> (UserRecord, bool) {
     match login(auth, username, claims).await {
-        Outcome::User { user, created } => (user, created),
+        Outcome::User { user, created, .. } => (user, created),
         other => panic!("expected a user, got {other:?}"),
     }
 }
@@ -70,6 +70,7 @@ fn local_user(username: &str) -> NewUser {
         last_login: None,
         groups: vec!["admins".to_owned()],
         groups_from_oidc: false,
+        profile: vec![],
     }
 }
 
@@ -443,7 +444,9 @@ async fn concurrent_first_logins_make_one_row(db: &TestDb) {
     let mut created = 0;
     for t in tasks {
         match t.await.unwrap().unwrap() {
-            Outcome::User { user, created: c } => {
+            Outcome::User {
+                user, created: c, ..
+            } => {
                 if c {
                     created += 1;
                 }
@@ -527,6 +530,7 @@ async fn database_down_is_unavailable(db: &TestDb) {
         .authenticate(tonic::Request::new(AuthenticateRequest {
             username: "nina".into(),
             claims_json: "{}".into(),
+            access_token_groups: vec![],
         }))
         .await
         .unwrap()
@@ -540,6 +544,7 @@ async fn database_down_is_unavailable(db: &TestDb) {
         .authenticate(tonic::Request::new(AuthenticateRequest {
             username: "nina".into(),
             claims_json: "[]".into(),
+            access_token_groups: vec![],
         }))
         .await
         .unwrap()
@@ -553,6 +558,7 @@ async fn database_down_is_unavailable(db: &TestDb) {
         .authenticate(tonic::Request::new(AuthenticateRequest {
             username: "nina".into(),
             claims_json: "{}".into(),
+            access_token_groups: vec![],
         }))
         .await
         .unwrap_err();

@@ -10,7 +10,7 @@ macro_rules! group_queries {
     ($store:ty, $db:ty) => {
         impl $store {
             /// Ensures the group exists and returns its id.
-            async fn group_id(
+            pub(super) async fn group_id(
                 tx: &mut Transaction<'static, $db>,
                 name: &str,
             ) -> Result<i64, sqlx::Error> {

@@ -33,6 +33,29 @@ pub struct UserRecord {
     pub updated_at: DateTime<Utc>,
     pub last_login: Option<DateTime<Utc>>,
     pub groups: Vec<Membership>,
+    /// Django's `is_staff`: a flag for the application (and the filter's
+    /// `staff` rule); it grants no permission by itself.
+    pub is_staff: bool,
+    /// Django's `is_superuser`: every permission. Not implicitly staff.
+    pub is_superuser: bool,
+    /// Profile fields stored from claims, sorted by field name.
+    pub profile: Vec<ProfileField>,
+}
+
+/// One stored profile field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileField {
+    pub name: String,
+    pub value: String,
+}
+
+/// What a user may do, following Django's `ModelBackend`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Access {
+    /// A superuser's "every permission" (then `permissions` is empty).
+    pub all: bool,
+    /// The effective permissions (own and through groups), sorted, unique.
+    pub permissions: Vec<String>,
 }
 
 impl UserRecord {
@@ -56,6 +79,8 @@ pub struct NewUser {
     pub groups: Vec<String>,
     /// Whether the initial memberships are managed by the groups claim.
     pub groups_from_oidc: bool,
+    /// Initial profile fields (names unique).
+    pub profile: Vec<ProfileField>,
 }
 
 /// The new state of an existing user after a login.
@@ -70,6 +95,10 @@ pub struct UserUpdate {
     pub add_groups: Vec<String>,
     /// Claim-managed memberships to remove (administrator ones are kept).
     pub remove_groups: Vec<String>,
+    /// Profile fields to write (insert or replace).
+    pub set_profile: Vec<ProfileField>,
+    /// Profile fields to delete.
+    pub remove_profile: Vec<String>,
 }
 
 /// Result of an administrator group change.
@@ -81,4 +110,32 @@ pub enum GroupChange {
     AlreadyMember,
     Removed,
     NotMember,
+}
+
+/// A change of the Django flags; `None` leaves a flag as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserFlags {
+    pub staff: Option<bool>,
+    pub superuser: Option<bool>,
+}
+
+/// Result of granting or revoking a permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermChange {
+    Granted,
+    AlreadyGranted,
+    Revoked,
+    NotGranted,
+}
+
+/// A group with its member and permission counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupSummary {
+    pub name: String,
+    /// Members whose membership comes from a claim (data or access token).
+    pub claim_members: i64,
+    /// Members added by an administrator.
+    pub admin_members: i64,
+    pub permissions: Vec<String>,
 }

@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row as _, Sqlite, Transaction};
 
 use super::connect::{PgBackend, SqliteBackend};
-use super::{now, Membership, NewUser, UserRecord, UserUpdate};
+use super::{now, Membership, NewUser, ProfileField, UserFlags, UserRecord, UserUpdate};
 
 const USER_COLUMNS: &str = "u.id, u.username, u.email, u.first_name, u.last_name, u.is_active, \
-     u.created_from_oidc, u.created_at, u.updated_at, u.last_login, g.name AS group_name, \
-     ug.from_oidc AS group_from_oidc";
+     u.created_from_oidc, u.created_at, u.updated_at, u.last_login, u.is_staff, u.is_superuser, \
+     g.name AS group_name, ug.from_oidc AS group_from_oidc";
 
 fn user_query(filter: &str) -> String {
     format!(
@@ -61,9 +61,29 @@ macro_rules! user_queries {
                         updated_at: row.try_get("updated_at")?,
                         last_login: row.try_get("last_login")?,
                         groups: membership.into_iter().collect(),
+                        is_staff: row.try_get("is_staff")?,
+                        is_superuser: row.try_get("is_superuser")?,
+                        profile: Vec::new(),
                     });
                 }
                 Ok(users)
+            }
+
+            /// One user's profile, sorted by field name (in Rust: the
+            /// databases' collations order text differently).
+            async fn profile_of<'e, E>(
+                executor: E,
+                user_id: i64,
+            ) -> Result<Vec<ProfileField>, sqlx::Error>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT field, value FROM user_profile WHERE user_id = $1")
+                        .bind(user_id)
+                        .fetch_all(executor)
+                        .await?;
+                Ok(sorted_profile(rows))
             }
 
             pub(super) async fn find_user(
@@ -74,7 +94,11 @@ macro_rules! user_queries {
                     .bind(username)
                     .fetch_all(&self.read)
                     .await?;
-                Ok(Self::users_from_rows(rows)?.into_iter().next())
+                let Some(mut user) = Self::users_from_rows(rows)?.into_iter().next() else {
+                    return Ok(None);
+                };
+                user.profile = Self::profile_of(&self.read, user.id).await?;
+                Ok(Some(user))
             }
 
             /// The user as seen inside a write transaction.
@@ -86,14 +110,60 @@ macro_rules! user_queries {
                     .bind(username)
                     .fetch_all(&mut **tx)
                     .await?;
-                Ok(Self::users_from_rows(rows)?.into_iter().next())
+                let Some(mut user) = Self::users_from_rows(rows)?.into_iter().next() else {
+                    return Ok(None);
+                };
+                user.profile = Self::profile_of(&mut **tx, user.id).await?;
+                Ok(Some(user))
             }
 
             pub(super) async fn list_users(&self) -> Result<Vec<UserRecord>, sqlx::Error> {
                 let rows = sqlx::query(ALL_USERS.as_str())
                     .fetch_all(&self.read)
                     .await?;
-                Self::users_from_rows(rows)
+                let mut users = Self::users_from_rows(rows)?;
+                let fields: Vec<(i64, String, String)> =
+                    sqlx::query_as("SELECT user_id, field, value FROM user_profile")
+                        .fetch_all(&self.read)
+                        .await?;
+                for user in &mut users {
+                    user.profile = sorted_profile(
+                        fields
+                            .iter()
+                            .filter(|(id, _, _)| *id == user.id)
+                            .map(|(_, f, v)| (f.clone(), v.clone()))
+                            .collect(),
+                    );
+                }
+                Ok(users)
+            }
+
+            /// Writes and deletes profile fields inside a write transaction.
+            async fn write_profile(
+                tx: &mut Transaction<'static, $db>,
+                user_id: i64,
+                set: &[ProfileField],
+                remove: &[String],
+            ) -> Result<(), sqlx::Error> {
+                for field in set {
+                    sqlx::query(
+                        "INSERT INTO user_profile (user_id, field, value) VALUES ($1, $2, $3) \
+                         ON CONFLICT (user_id, field) DO UPDATE SET value = $3",
+                    )
+                    .bind(user_id)
+                    .bind(&field.name)
+                    .bind(&field.value)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                for name in remove {
+                    sqlx::query("DELETE FROM user_profile WHERE user_id = $1 AND field = $2")
+                        .bind(user_id)
+                        .bind(name)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
             }
 
             pub(super) async fn insert_user(
@@ -128,6 +198,7 @@ macro_rules! user_queries {
                 for group in &groups {
                     Self::add_membership(&mut tx, id, group, user.groups_from_oidc).await?;
                 }
+                Self::write_profile(&mut tx, id, &user.profile, &[]).await?;
                 tx.commit().await?;
                 Ok(Some(UserRecord {
                     id,
@@ -147,6 +218,14 @@ macro_rules! user_queries {
                             from_oidc: user.groups_from_oidc,
                         })
                         .collect(),
+                    is_staff: false,
+                    is_superuser: false,
+                    profile: sorted_profile(
+                        user.profile
+                            .iter()
+                            .map(|f| (f.name.clone(), f.value.clone()))
+                            .collect(),
+                    ),
                 }))
             }
 
@@ -176,7 +255,44 @@ macro_rules! user_queries {
                 for group in &update.remove_groups {
                     Self::remove_claim_membership(&mut tx, id, group).await?;
                 }
+                Self::write_profile(&mut tx, id, &update.set_profile, &update.remove_profile)
+                    .await?;
                 tx.commit().await
+            }
+
+            /// Sets `is_staff` and/or `is_superuser`. `Ok(None)`: no such
+            /// user; otherwise the user after the change and whether
+            /// anything changed.
+            pub(super) async fn set_flags(
+                &self,
+                username: &str,
+                flags: &UserFlags,
+            ) -> Result<Option<(UserRecord, bool)>, sqlx::Error> {
+                let mut tx = self.begin_write().await?;
+                let Some(mut user) = Self::find_user_for_write(&mut tx, username).await? else {
+                    return Ok(None);
+                };
+                let staff = flags.staff.unwrap_or(user.is_staff);
+                let superuser = flags.superuser.unwrap_or(user.is_superuser);
+                if (staff, superuser) == (user.is_staff, user.is_superuser) {
+                    return Ok(Some((user, false)));
+                }
+                let now = now();
+                sqlx::query(
+                    "UPDATE users SET is_staff = $1, is_superuser = $2, updated_at = $3 \
+                     WHERE id = $4",
+                )
+                .bind(staff)
+                .bind(superuser)
+                .bind(now)
+                .bind(user.id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                user.is_staff = staff;
+                user.is_superuser = superuser;
+                user.updated_at = now;
+                Ok(Some((user, true)))
             }
 
             pub(super) async fn set_active(
@@ -205,6 +321,14 @@ macro_rules! user_queries {
             }
         }
     };
+}
+
+fn sorted_profile(mut fields: Vec<(String, String)>) -> Vec<ProfileField> {
+    fields.sort();
+    fields
+        .into_iter()
+        .map(|(name, value)| ProfileField { name, value })
+        .collect()
 }
 
 user_queries!(SqliteBackend, Sqlite);

@@ -5,6 +5,9 @@
 //! us-bench --addr ... closed --users N --concurrency C --duration S
 //! us-bench --addr ... rate   --users N --rate R --duration S
 //! ```
+//! `--groups G` puts G group names (`bench-group-0` ...) in every user's
+//! `groups` claim (the service needs `--groups-claim groups`), so each call
+//! syncs G memberships and answers their permissions.
 //! `warm` authenticates every user twice (creating them), so the measured
 //! phases see warm users. `closed` keeps C calls in flight (throughput at that
 //! concurrency); `rate` issues R calls per second on a fixed schedule whatever
@@ -33,6 +36,7 @@ struct Args {
     concurrency: usize,
     rate: f64,
     duration: f64,
+    groups: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 8,
         rate: 500.0,
         duration: 10.0,
+        groups: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
             "--concurrency" => a.concurrency = (num(&val)? as usize).max(1),
             "--rate" => a.rate = num(&val)?,
             "--duration" => a.duration = num(&val)?,
+            "--groups" => a.groups = num(&val)? as usize,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -70,9 +76,14 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn request(i: usize) -> AuthenticateRequest {
+/// The `groups` claim every user carries (empty: none).
+fn group_names(n: usize) -> Vec<String> {
+    (0..n).map(|k| format!("bench-group-{k}")).collect()
+}
+
+fn request(i: usize, groups: &[String]) -> AuthenticateRequest {
     let username = format!("bench-user-{i}");
-    let claims = serde_json::json!({
+    let mut claims = serde_json::json!({
         "sub": username,
         "email": format!("{username}@example.com"),
         "email_verified": "true",
@@ -81,16 +92,36 @@ fn request(i: usize) -> AuthenticateRequest {
         "exp": 4_102_444_800u64,
         "iss": "https://idp.alb-sim.local",
     });
+    if !groups.is_empty() {
+        claims["groups"] = serde_json::json!(groups);
+    }
     AuthenticateRequest {
         username,
         claims_json: claims.to_string(),
+        access_token_groups: Vec::new(),
     }
 }
 
 /// One call: Ok(true) for a User answer, Ok(false) for a refusal.
-async fn call(client: &mut UserServiceClient<Channel>, i: usize) -> Result<bool, tonic::Status> {
-    let resp = client.authenticate(request(i)).await?.into_inner();
-    Ok(matches!(resp.result, Some(AuthResult::User(_))))
+async fn call(
+    client: &mut UserServiceClient<Channel>,
+    i: usize,
+    groups: &[String],
+) -> Result<bool, tonic::Status> {
+    Ok(call_permissions(client, i, groups).await?.is_some())
+}
+
+/// One call: the number of permissions of a User answer, None for a refusal.
+async fn call_permissions(
+    client: &mut UserServiceClient<Channel>,
+    i: usize,
+    groups: &[String],
+) -> Result<Option<usize>, tonic::Status> {
+    let resp = client.authenticate(request(i, groups)).await?.into_inner();
+    Ok(match resp.result {
+        Some(AuthResult::User(u)) => Some(u.permissions.len()),
+        _ => None,
+    })
 }
 
 #[derive(Default)]
@@ -134,19 +165,25 @@ async fn run(a: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("connect {}: {e}", a.addr))?;
     let client = UserServiceClient::new(channel);
+    let groups: Arc<[String]> = group_names(a.groups).into();
     match a.mode.as_str() {
         "warm" => {
             let mut c = client.clone();
+            let mut permissions = 0;
             for _round in 0..2 {
                 for i in 0..a.users {
-                    match call(&mut c, i).await {
-                        Ok(true) => {}
-                        Ok(false) => return Err(format!("user {i} refused")),
+                    match call_permissions(&mut c, i, &groups).await {
+                        Ok(Some(n)) => permissions = n,
+                        Ok(None) => return Err(format!("user {i} refused")),
                         Err(e) => return Err(format!("user {i}: {e}")),
                     }
                 }
             }
-            println!("{}", serde_json::json!({"mode": "warm", "users": a.users}));
+            println!(
+                "{}",
+                serde_json::json!({"mode": "warm", "users": a.users, "groups": a.groups,
+                                   "permissions_per_user": permissions})
+            );
         }
         "closed" => {
             let next = Arc::new(AtomicUsize::new(0));
@@ -155,14 +192,19 @@ async fn run(a: Args) -> Result<(), String> {
             let deadline = start + Duration::from_secs_f64(a.duration);
             let mut tasks = Vec::new();
             for _ in 0..a.concurrency {
-                let (mut c, next, rec, users) =
-                    (client.clone(), next.clone(), rec.clone(), a.users);
+                let (mut c, next, rec, users, groups) = (
+                    client.clone(),
+                    next.clone(),
+                    rec.clone(),
+                    a.users,
+                    groups.clone(),
+                );
                 tasks.push(tokio::spawn(async move {
                     let mut local = Record::default();
                     while Instant::now() < deadline {
                         let i = next.fetch_add(1, Ordering::Relaxed) % users;
                         let t = Instant::now();
-                        match call(&mut c, i).await {
+                        match call(&mut c, i, &groups).await {
                             Ok(true) => local.lat_us.push(t.elapsed().as_micros() as u64),
                             _ => local.errors += 1,
                         }
@@ -192,10 +234,11 @@ async fn run(a: Args) -> Result<(), String> {
             let mut tasks = Vec::with_capacity(total);
             for n in 0..total {
                 tokio::time::sleep_until((start + period * n as u32).into()).await;
-                let (mut c, rec, i) = (client.clone(), rec.clone(), n % a.users);
+                let (mut c, rec, i, groups) =
+                    (client.clone(), rec.clone(), n % a.users, groups.clone());
                 tasks.push(tokio::spawn(async move {
                     let t = Instant::now();
-                    let res = call(&mut c, i).await;
+                    let res = call(&mut c, i, &groups).await;
                     let us = t.elapsed().as_micros() as u64;
                     let mut r = rec.lock().await;
                     match res {

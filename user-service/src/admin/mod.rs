@@ -1,17 +1,23 @@
 //! Administration subcommands: talk to the database directly.
 
+pub mod perms;
+
 use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use crate::cli::{GroupsArgs, GroupsCommand, UsersArgs, UsersCommand};
-use crate::db::{GroupChange, NewUser, Store, UserRecord};
+use crate::db::{GroupChange, GroupSummary, NewUser, Store, UserFlags, UserRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("no user named {0:?}")]
     UnknownUser(String),
+    #[error("no group named {0:?}")]
+    UnknownGroup(String),
+    #[error("invalid permission {name:?}: {why} (expected app_label.codename, e.g. widgets.change_widget)")]
+    InvalidPermission { name: String, why: &'static str },
     #[error("a user named {0:?} already exists")]
     UserExists(String),
     #[error("invalid {what}: {why}")]
@@ -87,10 +93,25 @@ fn groups_text(u: &UserRecord) -> String {
         .join(", ")
 }
 
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+fn profile_text(u: &UserRecord) -> String {
+    if u.profile.is_empty() {
+        return "-".to_owned();
+    }
+    u.profile
+        .iter()
+        .map(|f| format!("{}={}", f.name, f.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Human-readable detail of one user.
 pub fn render_user(u: &UserRecord) -> String {
     let mut out = String::new();
-    let rows: [(&str, String); 10] = [
+    let rows: [(&str, String); 13] = [
         ("id", u.id.to_string()),
         ("username", u.username.clone()),
         ("email", or_dash(u.email.clone())),
@@ -104,6 +125,9 @@ pub fn render_user(u: &UserRecord) -> String {
             "last login",
             u.last_login.as_ref().map_or_else(|| "never".to_owned(), ts),
         ),
+        ("staff", yes_no(u.is_staff)),
+        ("superuser", yes_no(u.is_superuser)),
+        ("profile", profile_text(u)),
     ];
     for (k, v) in rows {
         let _ = writeln!(out, "{:<12}{}", format!("{k}:"), v);
@@ -183,6 +207,11 @@ fn user_json(u: &UserRecord) -> serde_json::Value {
         "created_at": ts(&u.created_at),
         "updated_at": ts(&u.updated_at),
         "last_login": u.last_login.as_ref().map(ts),
+        "is_staff": u.is_staff,
+        "is_superuser": u.is_superuser,
+        "profile": u.profile.iter()
+            .map(|f| (f.name.clone(), serde_json::Value::String(f.value.clone())))
+            .collect::<serde_json::Map<_, _>>(),
     })
 }
 
@@ -254,6 +283,7 @@ pub async fn run_users(store: &Store, args: &UsersArgs) -> Result<String, AdminE
                 last_login: None,
                 groups: groups.clone(),
                 groups_from_oidc: false,
+                profile: Vec::new(),
             };
             let user = store
                 .insert_user(&new, crate::db::now())
@@ -270,12 +300,55 @@ pub async fn run_users(store: &Store, args: &UsersArgs) -> Result<String, AdminE
                 )
             })
         }
+        UsersCommand::Set {
+            username,
+            staff,
+            no_staff,
+            superuser,
+            no_superuser,
+        } => {
+            let choose = |on: bool, off: bool| match (on, off) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            let flags = UserFlags {
+                staff: choose(*staff, *no_staff),
+                superuser: choose(*superuser, *no_superuser),
+            };
+            let (user, changed) = store
+                .set_flags(username, &flags)
+                .await?
+                .ok_or_else(|| AdminError::UnknownUser(username.clone()))?;
+            Ok(if json {
+                to_json_text(&json!({"user": user_json(&user), "changed": changed}))
+            } else {
+                let state = format!(
+                    "staff: {}, superuser: {}",
+                    yes_no(user.is_staff),
+                    yes_no(user.is_superuser)
+                );
+                if changed {
+                    format!("user {username} is now {state}\n")
+                } else {
+                    format!("user {username} was already {state}\n")
+                }
+            })
+        }
     }
 }
 
 /// Runs a `groups` subcommand; returns what to print on stdout.
 pub async fn run_groups(store: &Store, args: &GroupsArgs) -> Result<String, AdminError> {
     let (username, group, outcome) = match &args.command {
+        GroupsCommand::List => {
+            let groups = store.list_groups().await?;
+            return Ok(if args.json {
+                to_json_text(&serde_json::to_value(&groups).unwrap_or_default())
+            } else {
+                render_groups(&groups)
+            });
+        }
         GroupsCommand::Add { username, group } => {
             check_name("group name", group)?;
             (username, group, store.add_group(username, group).await?)
@@ -297,4 +370,29 @@ pub async fn run_groups(store: &Store, args: &GroupsArgs) -> Result<String, Admi
             GroupChange::NotMember => format!("{username} was not in group {group}\n"),
         }
     })
+}
+
+/// Human-readable list of groups.
+fn render_groups(groups: &[GroupSummary]) -> String {
+    if groups.is_empty() {
+        return "no groups\n".to_owned();
+    }
+    let mut out = String::new();
+    for g in groups {
+        let perms = if g.permissions.is_empty() {
+            "-".to_owned()
+        } else {
+            g.permissions.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "{}: {} members ({} from claims, {} admin); permissions: {}",
+            g.name,
+            g.claim_members + g.admin_members,
+            g.claim_members,
+            g.admin_members,
+            perms
+        );
+    }
+    out
 }
