@@ -350,12 +350,17 @@ impl Engine {
     /// Looks up the user service's answer for `username`.
     pub fn user_lookup(&mut self, store: &dyn SharedStore, username: &str, now: f64) -> UserStep {
         let deadline = self.user_deadline(now);
-        let names = self.config.headers.clone();
+        let names = &self.config.headers;
+        let profile_headers = self
+            .config
+            .user_service
+            .as_ref()
+            .map_or(&[][..], |u| &u.user_headers);
         let Some(users) = self.users.as_mut() else {
             return UserStep::Unavailable;
         };
         match users.lookup(store, username, now, deadline, |bytes| {
-            users::decode_answer(bytes, username, &names).map(Rc::new)
+            users::decode_answer(bytes, username, names, profile_headers).map(Rc::new)
         }) {
             Lookup::Ready(answer) => UserStep::Answer(answer),
             Lookup::Failed(_) => UserStep::Unavailable,
@@ -380,11 +385,15 @@ impl Engine {
             .as_ref()
             .map_or(1, |u| u.revalidate_s) as f64;
         let names = &self.config.headers;
+        let profile_headers = self
+            .config
+            .user_service
+            .as_ref()
+            .map_or(&[][..], |u| &u.user_headers);
         let users = self.users.as_mut()?;
         let answer = match (grpc_status, body) {
-            (0, Some(bytes)) => {
-                users::decode_answer(bytes, username, names).map(|a| (a, bytes.to_vec()))
-            }
+            (0, Some(bytes)) => users::decode_answer(bytes, username, names, profile_headers)
+                .map(|a| (a, bytes.to_vec())),
             _ => None,
         };
         match answer {

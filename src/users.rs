@@ -39,6 +39,9 @@ pub struct AllowedUser {
     pub is_superuser: bool,
     /// Profile fields (name, value), sorted by name, names unique.
     pub profile: Vec<(String, String)>,
+    /// `x-auth-permissions` was left out: longer than
+    /// [`MAX_PERMISSIONS_HEADER`].
+    pub permissions_header_omitted: bool,
 }
 
 pub fn request(username: &str, claims_json: &str) -> Vec<u8> {
@@ -61,20 +64,35 @@ pub fn request_with_groups(
 
 /// Decodes an `AuthenticateResponse`. `None` for garbage or an answer about
 /// another user: the filter then treats the service as unavailable.
-pub fn decode_answer(bytes: &[u8], username: &str, names: &HeaderNames) -> Option<UserAnswer> {
+pub fn decode_answer(
+    bytes: &[u8],
+    username: &str,
+    names: &HeaderNames,
+    profile_headers: &[(String, String)],
+) -> Option<UserAnswer> {
     let response = <pb::AuthenticateResponse as prost::Message>::decode(bytes).ok()?;
     match response.result? {
-        pb::authenticate_response::Result::User(user) => {
+        pb::authenticate_response::Result::User(mut user) => {
             if user.username != username {
                 return None;
             }
             if !user.is_active {
                 return Some(UserAnswer::Refused("inactive".to_owned()));
             }
-            let headers = user_headers(&user, names);
-            let mut permissions = user.permissions;
+            let mut headers = user_headers(&user, names);
+            let mut permissions = std::mem::take(&mut user.permissions);
             permissions.sort_unstable();
             permissions.dedup();
+            let profile = profile(std::mem::take(&mut user.profile));
+            let permissions_header_omitted =
+                access_headers(&mut headers, &user, &permissions, names);
+            for (field, header) in profile_headers {
+                if let Some((_, value)) = profile.iter().find(|(name, _)| name == field) {
+                    if !value.is_empty() && is_safe_header_value(value) {
+                        headers.push((header.clone(), value.clone()));
+                    }
+                }
+            }
             Some(UserAnswer::Allowed(AllowedUser {
                 headers,
                 groups: user.groups,
@@ -82,7 +100,8 @@ pub fn decode_answer(bytes: &[u8], username: &str, names: &HeaderNames) -> Optio
                 all_permissions: user.all_permissions,
                 is_staff: user.is_staff,
                 is_superuser: user.is_superuser,
-                profile: profile(user.profile),
+                profile,
+                permissions_header_omitted,
             }))
         }
         pb::authenticate_response::Result::Refusal(r) => {
@@ -106,6 +125,40 @@ fn profile(fields: Vec<pb::ProfileField>) -> Vec<(String, String)> {
     }
     out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// Many servers refuse header fields longer than 8 KiB (Envoy's own
+/// default limit for all headers is 60 KiB): a longer permissions header is
+/// left out, and rules still see every permission.
+pub const MAX_PERMISSIONS_HEADER: usize = 8 * 1024;
+
+/// `x-auth-permissions` (comma-joined, `*` for a superuser, omitted when
+/// empty or too long), `x-auth-staff` and `x-auth-superuser` (`true`, or
+/// absent). Returns whether the permissions header was too long.
+fn access_headers(
+    headers: &mut Vec<(String, String)>,
+    user: &pb::User,
+    permissions: &[String],
+    names: &HeaderNames,
+) -> bool {
+    let joined = if user.all_permissions {
+        "*".to_owned()
+    } else {
+        permissions.join(",")
+    };
+    let omitted = joined.len() > MAX_PERMISSIONS_HEADER;
+    if !joined.is_empty() && !omitted && is_safe_header_value(&joined) {
+        headers.push((names.get(HeaderRole::Permissions).to_owned(), joined));
+    }
+    for (role, set) in [
+        (HeaderRole::Staff, user.is_staff),
+        (HeaderRole::Superuser, user.is_superuser),
+    ] {
+        if set {
+            headers.push((names.get(role).to_owned(), "true".to_owned()));
+        }
+    }
+    omitted
 }
 
 fn user_headers(user: &pb::User, names: &HeaderNames) -> Vec<(String, String)> {
@@ -152,7 +205,7 @@ mod tests {
 
     #[test]
     fn allowed_user() {
-        let a = decode_answer(&encode(R::User(user("ada", true))), "ada", &names()).unwrap();
+        let a = decode_answer(&encode(R::User(user("ada", true))), "ada", &names(), &[]).unwrap();
         assert_eq!(
             a,
             UserAnswer::Allowed(AllowedUser {
@@ -191,7 +244,7 @@ mod tests {
             ],
             ..user("ada", true)
         };
-        let Some(UserAnswer::Allowed(a)) = decode_answer(&encode(R::User(u)), "ada", &names())
+        let Some(UserAnswer::Allowed(a)) = decode_answer(&encode(R::User(u)), "ada", &names(), &[])
         else {
             panic!("expected an allowed user");
         };
@@ -220,7 +273,7 @@ mod tests {
             is_superuser: true,
             ..user("ada", true)
         };
-        let Some(UserAnswer::Allowed(a)) = decode_answer(&encode(R::User(u)), "ada", &names())
+        let Some(UserAnswer::Allowed(a)) = decode_answer(&encode(R::User(u)), "ada", &names(), &[])
         else {
             panic!("expected an allowed user");
         };
@@ -233,7 +286,7 @@ mod tests {
     /// none of them: fields 9 to 13 absent.
     #[test]
     fn answer_without_the_new_fields() {
-        let a = decode_answer(&encode(R::User(user("ada", true))), "ada", &names()).unwrap();
+        let a = decode_answer(&encode(R::User(user("ada", true))), "ada", &names(), &[]).unwrap();
         let UserAnswer::Allowed(a) = a else {
             panic!("expected an allowed user");
         };
@@ -252,7 +305,7 @@ mod tests {
     #[test]
     fn refusals_and_garbage() {
         assert!(matches!(
-            decode_answer(&encode(R::User(user("ada", false))), "ada", &names()),
+            decode_answer(&encode(R::User(user("ada", false))), "ada", &names(), &[]),
             Some(UserAnswer::Refused(_))
         ));
         let refusal = R::Refusal(pb::Refusal {
@@ -260,15 +313,15 @@ mod tests {
             message: "m".into(),
         });
         assert_eq!(
-            decode_answer(&encode(refusal), "ada", &names()),
+            decode_answer(&encode(refusal), "ada", &names(), &[]),
             Some(UserAnswer::Refused("not_linkable".into()))
         );
         assert_eq!(
-            decode_answer(&encode(R::User(user("eve", true))), "ada", &names()),
+            decode_answer(&encode(R::User(user("eve", true))), "ada", &names(), &[]),
             None
         );
-        assert_eq!(decode_answer(b"\xff\xff\xff", "ada", &names()), None);
-        assert_eq!(decode_answer(b"", "ada", &names()), None);
+        assert_eq!(decode_answer(b"\xff\xff\xff", "ada", &names(), &[]), None);
+        assert_eq!(decode_answer(b"", "ada", &names(), &[]), None);
     }
 
     #[test]

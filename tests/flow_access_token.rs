@@ -467,3 +467,39 @@ fn strip_alb_headers_keeps_a_verified_access_token_from_the_upstream() {
     );
     assert_eq!(w.header(1, "x-amzn-oidc-accesstoken"), None);
 }
+
+#[test]
+fn the_access_tokens_groups_are_sent_to_the_user_service() {
+    let store = Rc::new(MemoryStore::default());
+    let users = r#","user_service":{"cluster":"users"}"#;
+    let mut w = worker(config("", users), &store);
+    // Another user than the warm-up's, whose user call is still pending.
+    let data = data_token("user-2");
+    let access = access_token_with(&rsa_a(), &access_claims("user-2"));
+    w.send(
+        1,
+        &[
+            (":path", "/x"),
+            ("x-amzn-oidc-data", &data),
+            ("x-amzn-oidc-accesstoken", &access),
+        ],
+        NOW,
+    );
+    w.tick(NOW);
+    w.answer(jwks_calls(&w)[0], jwks_answer(&[&rsa_a()]), NOW);
+    w.tick(NOW);
+    let message = w
+        .host
+        .calls
+        .iter()
+        .rev()
+        .find_map(|(_, c)| match c {
+            CallRequest::Grpc { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let sent: alb_oidc::users::pb::AuthenticateRequest =
+        prost::Message::decode(message.as_slice()).unwrap();
+    assert_eq!(sent.username, "user-2");
+    assert_eq!(sent.access_token_groups, vec!["admin".to_owned()]);
+}

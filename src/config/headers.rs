@@ -25,6 +25,12 @@ pub enum HeaderRole {
     Name,
     /// The verified access token's scopes, space-joined.
     Scopes,
+    /// The user service's effective permissions, comma-joined (`*`: all).
+    Permissions,
+    /// `true` for a user the user service marks staff.
+    Staff,
+    /// `true` for a superuser.
+    Superuser,
 }
 
 impl HeaderRole {
@@ -43,6 +49,9 @@ impl HeaderRole {
             HeaderRole::Groups => "x-auth-groups",
             HeaderRole::Name => "x-auth-name",
             HeaderRole::Scopes => "x-auth-scopes",
+            HeaderRole::Permissions => "x-auth-permissions",
+            HeaderRole::Staff => "x-auth-staff",
+            HeaderRole::Superuser => "x-auth-superuser",
         }
     }
 
@@ -163,6 +172,9 @@ mod tests {
                 ("groups", "x-auth-groups"),
                 ("name", "x-auth-name"),
                 ("scopes", "x-auth-scopes"),
+                ("permissions", "x-auth-permissions"),
+                ("staff", "x-auth-staff"),
+                ("superuser", "x-auth-superuser"),
             ]
         );
         assert_eq!(HeaderRole::UserId.field(), "headers.user_id");

@@ -50,6 +50,12 @@ impl Login {
             _ => None,
         }
     }
+
+    /// The verified access token's groups, sent to the user service to sync.
+    pub fn access_groups(&self) -> &[String] {
+        self.verified_access_token()
+            .map_or(&[][..], |t| t.groups.as_slice())
+    }
 }
 
 /// How a token that could not be used ends: refused when required, else

@@ -18,6 +18,8 @@ pub enum Call {
     User {
         username: String,
         claims_json: String,
+        /// The verified access token's groups (issue 14).
+        access_groups: Vec<String>,
     },
 }
 
@@ -76,13 +78,14 @@ impl Call {
             Call::User {
                 username,
                 claims_json,
+                access_groups,
             } => {
                 let us = config.user_service.as_ref()?;
                 Some(CallRequest::Grpc {
                     upstream: us.grpc_service.clone(),
                     service: users::SERVICE,
                     method: users::METHOD,
-                    message: users::request(username, claims_json),
+                    message: users::request_with_groups(username, claims_json, access_groups),
                     timeout: Duration::from_millis(us.timeout_ms),
                 })
             }

@@ -52,6 +52,9 @@ pub enum Counter {
     JwksFetchInvalid,
     AccessTokenCacheHit,
     AccessTokenCacheMiss,
+    /// A user service answer whose permissions were too many for
+    /// `x-auth-permissions` (rules still see them).
+    PermissionsHeaderOmitted,
 }
 
 impl Counter {
@@ -84,6 +87,7 @@ impl Counter {
             Counter::JwksFetchInvalid => "alb_oidc.jwks_fetch.invalid",
             Counter::AccessTokenCacheHit => "alb_oidc.access_token_cache.hit",
             Counter::AccessTokenCacheMiss => "alb_oidc.access_token_cache.miss",
+            Counter::PermissionsHeaderOmitted => "alb_oidc.user_service.permissions_header_omitted",
         }
     }
 
@@ -167,6 +171,6 @@ mod tests {
         let mut names: Vec<_> = Counter::ALL.iter().map(|c| c.name()).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 24);
+        assert_eq!(names.len(), 25);
     }
 }

@@ -29,7 +29,7 @@ use crate::denial::Denial;
 use crate::engine::{Engine, KeyFetchResult, KeyResponse, PendingToken, Poll, TokenStep, UserStep};
 use crate::identity::Identity;
 use crate::keys::PublicKey;
-use crate::rules::{Access, Groups, RouteDecision, RuleId, Subject, UnreadablePath};
+use crate::rules::{Access, Groups, RouteDecision, RuleId, Subject, UnreadablePath, UserFacts};
 use crate::users::UserAnswer;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -438,6 +438,15 @@ impl Flow {
             Some(token) => subject.with_access_token(&token.scopes, &token.payload),
             None => subject,
         };
+        let subject = match user.as_deref() {
+            Some(UserAnswer::Allowed(allowed)) => subject.with_user(UserFacts {
+                permissions: &allowed.permissions,
+                all_permissions: allowed.all_permissions,
+                is_staff: allowed.is_staff,
+                is_superuser: allowed.is_superuser,
+            }),
+            _ => subject,
+        };
         match decision.check(access, &subject) {
             Ok(()) => {
                 // Without groups from the user service or the access token
@@ -727,6 +736,7 @@ impl Flow {
                     self.queue.push(Call::User {
                         username,
                         claims_json: login.identity.claims_json.clone(),
+                        access_groups: login.access_groups().to_vec(),
                     });
                 } else if !self.engine.is_calling_user_here(&username) {
                     self.waiting.remote_users.insert(username);
@@ -749,6 +759,16 @@ impl Flow {
         let answer = self
             .engine
             .user_answered(host.store(), username, grpc_status, body, now);
+        if let Some(UserAnswer::Allowed(allowed)) = answer.as_deref() {
+            if allowed.permissions_header_omitted {
+                host.count(Counter::PermissionsHeaderOmitted);
+                log::info!(
+                    "alb-oidc: {username:?} has {} permissions, too many for x-auth-permissions (over {} bytes): header omitted, rules still see them all",
+                    allowed.permissions.len(),
+                    crate::users::MAX_PERMISSIONS_HEADER
+                );
+            }
+        }
         if answer.is_none() {
             host.count(Counter::UserFailed);
             log::warn!(
@@ -882,14 +902,17 @@ impl Flow {
                 Poll::Waiting => {}
                 Poll::MustFetch => {
                     self.waiting.remote_users.remove(&username);
-                    let claims = self
-                        .waiting
-                        .login_of_user_waiter(&username)
-                        .map(|login| login.identity.claims_json.clone());
+                    let claims = self.waiting.login_of_user_waiter(&username).map(|login| {
+                        (
+                            login.identity.claims_json.clone(),
+                            login.access_groups().to_vec(),
+                        )
+                    });
                     match claims {
-                        Some(claims_json) => self.queue.push(Call::User {
+                        Some((claims_json, access_groups)) => self.queue.push(Call::User {
                             username,
                             claims_json,
+                            access_groups,
                         }),
                         None => {
                             self.engine

@@ -599,7 +599,7 @@ pub fn grpc_answer_target(data: &[u8]) {
     let body = &rest[n..];
     with_fixtures(|f| {
         let names: &HeaderNames = &f.with_users.headers;
-        let answer = users::decode_answer(body, &username, names);
+        let answer = users::decode_answer(body, &username, names, &[]);
         let message = <pb::AuthenticateResponse as prost::Message>::decode(body).ok();
         match &answer {
             Some(UserAnswer::Allowed(allowed_user)) => {
