@@ -27,8 +27,9 @@ REVALIDATE_S = 2
 class UserService:
     """The real user service binary on a free port with a temp SQLite file."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.dir = workdir
+        self.extra_args = extra_args
         self.db = workdir / "users.db"
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -48,6 +49,7 @@ class UserService:
                     f"127.0.0.1:{self.port}",
                     "--groups-claim",
                     "groups",
+                    *self.extra_args,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -121,9 +123,10 @@ def start_envoy(
     return e
 
 
-def running_service(prefix: str) -> Iterator[UserService]:
-    """A fixture body: the service on a fresh SQLite file, stopped after."""
-    svc = UserService(Path(tempfile.mkdtemp(prefix=prefix))).start()
+def running_service(prefix: str, *extra_args: str) -> Iterator[UserService]:
+    """A fixture body: the service on a fresh SQLite file (and `extra_args`
+    to `serve`), stopped after."""
+    svc = UserService(Path(tempfile.mkdtemp(prefix=prefix)), extra_args).start()
     yield svc
     svc.stop()
 
