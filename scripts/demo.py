@@ -6,7 +6,7 @@
       -> Envoy              :10000  alb-oidc filter (envoy/demo.yaml), admin :9901
       -> demo upstream      :8080   envoy/demo_upstream.py: "who am I" page
     filter -> alb-sim key endpoint :8081   (public keys, like public-keys.auth.elb.<region>.amazonaws.com)
-    filter -> user service         :50051  (gRPC, SQLite at .run/users.db, --groups-claim custom:groups)
+    filter -> user service         :50051  (gRPC, SQLite at .run/users.db; groups from the access token)
 
 Usage (from the repo root, after `make build venv`; `make demo` does both):
     .venv/bin/python -m scripts.demo            start, self-test, print what to try, wait for Ctrl-C
@@ -320,8 +320,6 @@ class Demo:
                 str(self.db),
                 "--listen",
                 f"127.0.0.1:{p.users}",
-                "--groups-claim",
-                "custom:groups",
             ],
             env={"NO_COLOR": "1"},
         )

@@ -141,7 +141,7 @@ def test_sign_in_as_alice_and_out(browser: WebDriver, demo: int) -> None:
     # What the app behind Envoy saw: the filter verified alice's token; the user service knows her.
     assert text_of(d, "#x-auth-user") == "alice"
     assert re.fullmatch(r"\d+", text_of(d, "#x-auth-user-id"))
-    assert text_of(d, "#x-auth-groups") == "admin,staff"
+    assert text_of(d, "#x-auth-groups") == "admin"  # the access token's cognito:groups
     cookie = d.get_cookie(COOKIE)
     assert cookie is not None and re.fullmatch(r"[0-9a-f]{64}", cookie["value"])
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"
