@@ -8,14 +8,16 @@ PY        := $(VENV)/bin/python
 ENVOY     := $(VENV)/bin/envoy
 WASM      := target/wasm32-wasip1/release/alb_oidc.wasm
 CARGO     ?= cargo
-# Native release binaries (user service, alb-sim, bench tools): thin LTO and
+# Native release binaries (user service, alb-sim, bench tools) for the demo,
+# the benches and `make build`; `make test` runs its end-to-end tests with
+# the dev-profile ones (E2E_BIN_DIR below). Thin LTO and
 # parallel codegen. Fat LTO with one codegen unit over tonic and sqlx took
 # minutes of a 2-core CI run for no difference the benches can see; the
 # .wasm keeps the full release profile (Cargo.toml), where size and speed
 # are the product.
 NATIVE_RELEASE := CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 $(CARGO) build --release
 
-.PHONY: help setup toolchain venv wasm build test test-unit test-e2e lint lint-python fmt demo bench fuzz clean \
+.PHONY: help setup toolchain venv wasm build e2e-bins test test-unit test-e2e lint lint-python fmt demo bench fuzz clean \
         demo-check istio-plugin test-deploy node-tools screenshot
 
 help:
@@ -90,9 +92,8 @@ screenshot: build venv
 	ALB_OIDC_SCREENSHOT=docs/demo.png $(PY) -m pytest -q tests/e2e/test_browser_login.py
 
 # Compose file, Istio manifests and the demo's Envoy configs, checked without Docker.
-test-deploy: venv node-tools
-	$(NATIVE_RELEASE) -p alb-sim
-	$(PY) -m pytest -q tests/e2e/test_deploy_files.py tests/e2e/test_manifest_schemas.py tests/e2e/test_plugin_image.py
+test-deploy: venv node-tools e2e-bins
+	ALB_OIDC_BIN_DIR=$(E2E_BIN_DIR) $(PY) -m pytest -q tests/e2e/test_deploy_files.py tests/e2e/test_manifest_schemas.py tests/e2e/test_plugin_image.py
 
 # Every Python file in the repo (settings in pyproject.toml).
 lint-python: venv
@@ -110,9 +111,21 @@ test-unit: toolchain
 	$(CARGO) test --workspace
 	CARGO="$(CARGO)" bash user-service/tests/run-postgres-tests.sh
 
-# bench-build: the bench harness's smoke test (tests/e2e/test_bench_smoke.py) runs in the suite.
-test-e2e: venv build bench-build node-tools
-	$(PY) -m pytest -q tests/e2e
+# The native binaries of the end-to-end tests (alb-sim, the user service,
+# bench-mint; envoykit/paths.py): the dev-profile ones that `cargo test
+# --workspace` builds for the packages' own CLI tests, so after test-unit this
+# builds nothing. Not `cargo build -p ...`: without the workspace's
+# dev-dependencies its features differ and it rebuilds dozens of dependencies.
+# The .wasm under test is always the release build (`make wasm`).
+E2E_BIN_DIR := target/debug
+
+e2e-bins: toolchain
+	$(CARGO) test --workspace --no-run --quiet
+
+# bench-wasm: the bench harness's smoke test (tests/e2e/test_bench_smoke.py)
+# runs in the suite; it checks answers only, so the dev binaries do.
+test-e2e: venv wasm e2e-bins bench-wasm node-tools
+	ALB_OIDC_BIN_DIR=$(E2E_BIN_DIR) $(PY) -m pytest -q tests/e2e
 
 test: lint test-unit test-e2e
 
@@ -138,15 +151,18 @@ clean:
 	rm -rf $(VENV) .run
 
 # ---- benchmarks (bench/README.md): not tests, nothing asserts a time --------
-# bench-build builds the no-op filter, the token minter and the user-service
-# load client (bench/tools). The load generator, wrk, is a system package that
+# bench-build builds the no-op filter (bench-wasm), and in release the token
+# minter and the user-service load client (bench/tools) with alb-sim and the
+# user service. The load generator, wrk, is a system package that
 # no make target installs (.ci/run does, as root): without it the bench smoke
 # test is SKIPPED, and `make bench` stops and says so.
-.PHONY: bench-build bench-smoke bench-micro bench-instructions
+.PHONY: bench-build bench-wasm bench-smoke bench-micro bench-instructions
 
-bench-build: wasm venv
-	$(NATIVE_RELEASE) -p alb-oidc-user-service -p alb-sim -p alb-oidc-bench-tools
+bench-wasm: toolchain
 	$(CARGO) build --release --target wasm32-wasip1 -p alb-oidc-bench-noop
+
+bench-build: wasm venv bench-wasm
+	$(NATIVE_RELEASE) -p alb-oidc-user-service -p alb-sim -p alb-oidc-bench-tools
 
 $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 	$(VENV)/bin/pip install -q -r bench/requirements.txt

@@ -49,7 +49,7 @@ from bench.loadgen import Wrk, WrkResult, find_wrk
 from envoykit.client import http_request
 from envoykit.echo import EchoServer
 from envoykit.keyserver import KeyServer
-from envoykit.paths import ENVOY_BIN, FILTER_WASM, REPO
+from envoykit.paths import ALB_SIM_BIN, ENVOY_BIN, FILTER_WASM, NATIVE_BIN_DIR, REPO, USER_SERVICE_BIN
 from envoykit.process import EnvoyProcess, EnvoyStartError, ProcessGroup, envoy_version
 from envoykit.wait import WaitTimeout, free_port, port_open, wait_until
 
@@ -57,10 +57,10 @@ BENCH = REPO / "bench"
 ENVOY = ENVOY_BIN
 WASM = FILTER_WASM
 NOOP_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "alb_oidc_bench_noop.wasm"
-ALB_SIM = REPO / "target" / "release" / "alb-sim"
-USER_SERVICE = REPO / "target" / "release" / "alb-oidc-user-service"
-BENCH_MINT = REPO / "target" / "release" / "bench-mint"
-US_BENCH = REPO / "target" / "release" / "us-bench"
+ALB_SIM = ALB_SIM_BIN
+USER_SERVICE = USER_SERVICE_BIN
+BENCH_MINT = NATIVE_BIN_DIR / "bench-mint"
+US_BENCH = NATIVE_BIN_DIR / "us-bench"
 PG_URL = os.environ.get("ALB_OIDC_BENCH_PG", "postgres://postgres@127.0.0.1:5432/test")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -815,6 +815,7 @@ def environment() -> dict:
         "pinning": pinning(),
         "wasm_bytes": WASM.stat().st_size if WASM.exists() else None,
         "noop_wasm_bytes": NOOP_WASM.stat().st_size if NOOP_WASM.exists() else None,
+        "native_bin_dir": str(NATIVE_BIN_DIR),
     }
 
 
@@ -868,6 +869,14 @@ def main(argv: list[str] | None = None) -> int:
         if not p.exists():
             print(f"missing {p}: run `{what}`", file=sys.stderr)
             return 2
+    # The smoke run checks answers only, so `make test` may give it the dev
+    # binaries; a measurement of unoptimised minting and user service would
+    # be a wrong number, not a slow one.
+    if not args.smoke and NATIVE_BIN_DIR.name == "debug":
+        print(
+            f"ALB_OIDC_BIN_DIR={NATIVE_BIN_DIR}: measurements need release binaries (make bench-build)", file=sys.stderr
+        )
+        return 2
     b = Bench(args)
     ok = False
     try:

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-180}"
-TARGETS="${FUZZ_TARGETS:-token config exempt_paths pem_key grpc_answer b64 header_pairs}"
+TARGETS="${FUZZ_TARGETS:-token config exempt_paths pem_key grpc_answer b64 header_pairs jwks access_token}"
 TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/target-fuzz/fuzz}"
 CARGO_FUZZ=(cargo +nightly fuzz)
 LOGS=fuzz/logs
@@ -20,7 +20,8 @@ mkdir -p "$LOGS"
 
 max_len() {
     case "$1" in
-        token) echo 17000 ;;   # MAX_TOKEN_LEN is 16 KiB
+        token | access_token) echo 17000 ;;  # MAX_TOKEN_LEN, MAX_ACCESS_TOKEN_LEN: 16 KiB
+        jwks) echo 16384 ;;  # a few RSA keys (MAX_JWKS_LEN, 256 KiB, is too slow to fuzz at)
         pem_key) echo 9000 ;;  # MAX_KEY_BODY is 8 KiB
         *) echo 4096 ;;
     esac

@@ -20,7 +20,8 @@ Environment (all optional):
     DEMO_USER=alice           identity of a request with no x-alb-sim-user header and no session (curl)
     DEMO_IDENTITIES=alb-sim/identities.example.json
     DEMO_ENVOY_CONCURRENCY=2
-    ALB_OIDC_ENVOY, ALB_OIDC_WASM, DEMO_ALB_SIM, DEMO_USER_SERVICE   binaries
+    ALB_OIDC_ENVOY, ALB_OIDC_WASM, ALB_OIDC_BIN_DIR (default target/release),
+    ALB_OIDC_ALB_SIM, ALB_OIDC_USER_SERVICE   binaries (envoykit/paths.py)
 
 Every process runs in its own process group; on Ctrl-C (SIGINT), SIGTERM or
 SIGHUP each group gets SIGTERM (SIGKILL after a grace period) and the script
@@ -50,15 +51,15 @@ from typing import Any
 import yaml
 
 from envoykit.bootstrap import admin_port_of, hcm_of
-from envoykit.paths import ENVOY_BIN, FILTER_WASM, REPO, path_from_env
+from envoykit.paths import ALB_SIM_BIN, ENVOY_BIN, FILTER_WASM, REPO, USER_SERVICE_BIN, path_from_env
 from envoykit.process import EnvoyProcess, EnvoyStartError, ProcessGroup
 from envoykit.wait import WaitTimeout, port_open, wait_until
 
 DEMO_CONFIG = REPO / "envoy" / "demo.yaml"
 UPSTREAM_SCRIPT = REPO / "envoy" / "demo_upstream.py"
 
-ALB_SIM = path_from_env("DEMO_ALB_SIM", REPO / "target" / "release" / "alb-sim")
-USER_SERVICE = path_from_env("DEMO_USER_SERVICE", REPO / "target" / "release" / "alb-oidc-user-service")
+ALB_SIM = ALB_SIM_BIN
+USER_SERVICE = USER_SERVICE_BIN
 ENVOY = ENVOY_BIN
 WASM = FILTER_WASM
 
@@ -442,6 +443,7 @@ class Demo:
         p = self.ports
         db = shlex.quote(self._rel(self.db))
         keys = shlex.quote(self._rel(self.keys_dir))
+        us, sim = shlex.quote(self._rel(USER_SERVICE)), shlex.quote(self._rel(ALB_SIM))
         say(f"""
 alb-oidc demo is running. Open in a browser:
 
@@ -460,10 +462,10 @@ Try with curl  (no session cookie, no x-alb-sim-user header: you are {self.user}
     curl -s http://127.0.0.1:{p.admin}/stats | grep alb_oidc                    # the filter's counters
 
 Look behind the scenes:
-    target/release/alb-oidc-user-service users list --database {db}
-    target/release/alb-oidc-user-service users deactivate bob --database {db}   # bob gets 403 within 30 s
-    target/release/alb-sim keys generate --dir {keys}                           # rotate: the filter fetches the new key
-    target/release/alb-sim mint --dir {keys} --signer {self.signer} --user carol
+    {us} users list --database {db}
+    {us} users deactivate bob --database {db}   # bob gets 403 within 30 s
+    {sim} keys generate --dir {keys}                           # rotate: the filter fetches the new key
+    {sim} mint --dir {keys} --signer {self.signer} --user carol
     logs: {self._rel(self.logs)}/  (request lines follow below)
 
 Press Ctrl-C to stop everything.

@@ -117,3 +117,66 @@ fn exempt_paths_known() {
         ) > 0
     );
 }
+
+#[test]
+fn jwks() {
+    assert!(replay(&DIRS, "jwks", harness::jwks_target) > 0);
+}
+
+#[test]
+fn access_token() {
+    assert!(replay(&DIRS, "access_token", harness::access_token_target) > 0);
+}
+
+/// The access-token seeds reach as far as they are meant to: the valid ones
+/// through the signature, each refusal at its own check.
+#[test]
+fn access_token_seeds_reach_their_check() {
+    use alb_oidc::access_token::AccessTokenError as E;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/access_token");
+    let read = |seed: &str| std::fs::read_to_string(root.join(seed)).unwrap();
+    for seed in ["rs256", "rs384", "rs512", "es256", "es384", "scp_array"] {
+        let t =
+            harness::access_token_verify(&read(seed)).unwrap_or_else(|e| panic!("{seed}: {e:?}"));
+        assert_eq!(t.subject, harness::ACCESS_SUB, "{seed}");
+    }
+    for (seed, error) in [
+        ("wrong_sub", E::WrongSubject),
+        ("unknown_kid", E::UnknownKey),
+        ("crit", E::BadHeader),
+        ("hs256_public_key", E::UnsupportedAlgorithm),
+        ("es256_der", E::BadSignature),
+    ] {
+        assert_eq!(
+            harness::access_token_verify(&read(seed)).err(),
+            Some(error),
+            "{seed}"
+        );
+    }
+    assert!(harness::access_token_verify(&read("alg_none")).is_err());
+}
+
+/// The key-set seeds: the target's own set, and one of each skip and refusal.
+#[test]
+fn jwks_seeds_parse_as_meant() {
+    use alb_oidc::access_token::{Jwks, JwksError};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/jwks");
+    let parse = |seed: &str| Jwks::parse(&std::fs::read(root.join(seed)).unwrap());
+    let kids = |seed: &str| -> Vec<String> {
+        let jwks = parse(seed).unwrap_or_else(|e| panic!("{seed}: {e:?}"));
+        jwks.keys().iter().map(|k| k.kid.clone()).collect()
+    };
+    assert_eq!(kids("fixture"), ["rsa-a", "ec-256", "ec-384"]);
+    assert_eq!(kids("enc_use"), ["ec-256"]);
+    assert_eq!(kids("no_kid"), ["ec-256"]);
+    assert_eq!(kids("oct_key"), Vec::<String>::new());
+    assert_eq!(kids("empty"), Vec::<String>::new());
+    assert_eq!(
+        parse("rsa_alg").unwrap().keys()[0].alg,
+        Some(alb_oidc::access_token::Algorithm::Rs256)
+    );
+    assert_eq!(
+        parse("duplicate_kid"),
+        Err(JwksError::DuplicateKid { index: 1 })
+    );
+}

@@ -5,8 +5,13 @@
 use alb_oidc::b64;
 use alb_oidc::users::pb;
 use alb_oidc_testkit::fixtures::{standard_key, ARN, CLIENT, ISSUER, KID};
-use alb_oidc_testkit::harness::{alb_header, alb_payload, alb_token, public_pem, sign_segments};
+use alb_oidc_testkit::harness::{
+    access_keys, alb_header, alb_payload, alb_token, public_pem, sign_segments, ACCESS_NOW,
+    ACCESS_SUB,
+};
+use alb_oidc_testkit::idp::{self, IDP_CLIENT_ID, IDP_ISSUER};
 use p256::pkcs8::EncodePublicKey;
+use serde_json::{json, Value};
 use std::fs;
 use std::path::Path;
 
@@ -280,7 +285,117 @@ fn b64_seeds() {
     }
 }
 
+/// Key sets: the access-token target's own, and one of each refusal and skip.
+fn jwks_seeds() {
+    let [rsa, p256, p384] = access_keys();
+    let (r, e2, e3) = (rsa.jwk(), p256.jwk(), p384.jwk());
+    let with = |jwk: &Value, key: &str, value: Value| {
+        let mut jwk = jwk.clone();
+        jwk[key] = value;
+        jwk
+    };
+    let without = |jwk: &Value, key: &str| {
+        let mut jwk = jwk.clone();
+        jwk.as_object_mut().expect("a JWK is an object").remove(key);
+        jwk
+    };
+    for (name, keys) in [
+        ("fixture", vec![r.clone(), e2.clone(), e3.clone()]),
+        ("rsa_alg", vec![with(&r, "alg", json!("RS256"))]),
+        ("enc_use", vec![with(&r, "use", json!("enc")), e2.clone()]),
+        (
+            "duplicate_kid",
+            vec![r.clone(), with(&e2, "kid", json!(rsa.kid))],
+        ),
+        ("no_kid", vec![without(&e3, "kid"), e2.clone()]),
+        ("curve_mismatch", vec![with(&e2, "crv", json!("P-384"))]),
+        (
+            "oct_key",
+            vec![json!({"kty":"oct","kid":"hs","k":"c2VjcmV0"})],
+        ),
+    ] {
+        write("jwks", name, idp::jwks(&keys).as_bytes());
+    }
+    write("jwks", "empty", br#"{"keys":[]}"#);
+}
+
+/// Access tokens valid for the target's configuration at its clock, with
+/// every algorithm, and the refusals the issue lists.
+fn access_token_seeds() {
+    let [rsa, p256, p384] = access_keys();
+    let claims = json!({
+        "sub": ACCESS_SUB, "iss": IDP_ISSUER, "client_id": IDP_CLIENT_ID, "token_use": "access",
+        "scope": "openid profile", "cognito:groups": ["admin", "staff"], "custom:tier": "gold",
+        "exp": ACCESS_NOW + 3600.0, "iat": ACCESS_NOW - 10.0,
+    });
+    let header = |alg: &str, kid: &str| json!({"alg": alg, "kid": kid, "typ": "JWT"});
+    let token = |h: &Value, c: &Value, key: &idp::IdpKey| {
+        idp::access_token(h, c, key).expect("sign an access token")
+    };
+    for (alg, key) in [
+        ("RS256", &rsa),
+        ("RS384", &rsa),
+        ("RS512", &rsa),
+        ("ES256", &p256),
+        ("ES384", &p384),
+    ] {
+        let name = alg.to_lowercase();
+        write(
+            "access_token",
+            &name,
+            token(&header(alg, &key.kid), &claims, key).as_bytes(),
+        );
+    }
+    let mut okta = claims.clone();
+    okta["scp"] = json!(["openid", "email"]);
+    write(
+        "access_token",
+        "scp_array",
+        token(&header("RS256", &rsa.kid), &okta, &rsa).as_bytes(),
+    );
+    let mut other = claims.clone();
+    other["sub"] = json!("someone-else");
+    write(
+        "access_token",
+        "wrong_sub",
+        token(&header("RS256", &rsa.kid), &other, &rsa).as_bytes(),
+    );
+    write(
+        "access_token",
+        "unknown_kid",
+        token(&header("RS256", "rsa-rotated"), &claims, &rsa).as_bytes(),
+    );
+    write(
+        "access_token",
+        "crit",
+        token(
+            &json!({"alg":"RS256","kid":rsa.kid,"crit":["exp"]}),
+            &claims,
+            &rsa,
+        )
+        .as_bytes(),
+    );
+    // Algorithm confusion: HS256 with the RSA key's public DER as the secret.
+    let (h, c) = (
+        idp::b64(header("HS256", &rsa.kid).to_string().as_bytes()),
+        idp::b64(claims.to_string().as_bytes()),
+    );
+    let public = rsa.public_der().expect("public DER");
+    let hs = idp::sign_segments(&h, &c, |text| idp::hs256(&public, text)).expect("HS256");
+    write("access_token", "hs256_public_key", hs.as_bytes());
+    write(
+        "access_token",
+        "alg_none",
+        format!("{}.{c}.", idp::b64(br#"{"alg":"none"}"#)).as_bytes(),
+    );
+    let h2 = idp::b64(header("ES256", &p256.kid).to_string().as_bytes());
+    let der = idp::sign_segments(&h2, &c, |text| p256.sign_der(text)).expect("DER signature");
+    write("access_token", "es256_der", der.as_bytes());
+}
+
 fn main() {
+    jwks_seeds();
+    access_token_seeds();
     tokens();
     exempt_paths();
     configs();

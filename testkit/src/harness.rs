@@ -25,6 +25,12 @@ use alb_oidc::token::{self, Token};
 use alb_oidc::users::{self, pb, UserAnswer};
 use std::rc::Rc;
 
+mod access_token;
+pub use access_token::{
+    access_config, access_keys, access_token_target, access_token_verify, jwks_target, ACCESS_NOW,
+    ACCESS_SUB,
+};
+
 /// The fuzzing clock: every seed token is valid at this instant.
 pub const NOW: f64 = 1_750_000_000.0;
 

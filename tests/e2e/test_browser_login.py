@@ -32,7 +32,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from envoykit.client import http_request
-from envoykit.paths import ENVOY_BIN, REPO
+from envoykit.paths import ALB_SIM_BIN, BUILD_HINT, ENVOY_BIN, REPO, USER_SERVICE_BIN
 from envoykit.wait import free_port, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,10 +52,7 @@ CHROMIUM_FLAGS = [
 ]
 PORT_VARS = ["DEMO_PROXY_PORT", "DEMO_ENVOY_PORT", "DEMO_ADMIN_PORT", "DEMO_KEYS_PORT", "DEMO_USERS_PORT",
              "DEMO_UPSTREAM_PORT"]  # fmt: skip
-BINARIES = [
-    REPO / "target" / "release" / "alb-sim",
-    REPO / "target" / "release" / "alb-oidc-user-service",
-]
+BINARIES = [ALB_SIM_BIN, USER_SERVICE_BIN]
 
 
 @pytest.fixture
@@ -81,7 +78,7 @@ def demo(wasm: Path, tmp_path: Path) -> Iterator[int]:
     """scripts/demo.py (interactive mode) on free ports; yields the stand-in's port."""
     for b in BINARIES:
         if not b.exists():
-            pytest.fail(f"{b} not built: run `make build`")
+            pytest.fail(f"{b} not built: {BUILD_HINT}")
     ports: set[int] = set()
     while len(ports) < len(PORT_VARS):
         ports.add(free_port())
@@ -91,6 +88,8 @@ def demo(wasm: Path, tmp_path: Path) -> Iterator[int]:
         DEMO_RUN_DIR=str(tmp_path / "run"),
         ALB_OIDC_WASM=str(wasm),
         ALB_OIDC_ENVOY=str(ENVOY_BIN),
+        ALB_OIDC_ALB_SIM=str(ALB_SIM_BIN),
+        ALB_OIDC_USER_SERVICE=str(USER_SERVICE_BIN),
     )
     log = tmp_path / "demo.out"
     with open(log, "wb") as f:

@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 
 from envoykit.client import http_request
-from envoykit.paths import ENVOY_BIN, FILTER_WASM, REPO
+from envoykit.paths import ALB_SIM_BIN, BUILD_HINT, ENVOY_BIN, FILTER_WASM, REPO, USER_SERVICE_BIN
 from envoykit.process import scan_log_for_panics
 from envoykit.wait import free_port, wait_until
 
 DEMO = [sys.executable, "-u", "-m", "scripts.demo"]
-BINARIES = [REPO / "target" / "release" / "alb-sim", REPO / "target" / "release" / "alb-oidc-user-service"]
+BINARIES = [ALB_SIM_BIN, USER_SERVICE_BIN]
 PORT_VARS = [
     "DEMO_PROXY_PORT",
     "DEMO_ENVOY_PORT",
@@ -42,7 +42,7 @@ PORT_VARS = [
 def demo_env(wasm: Path, tmp_path: Path) -> dict[str, str]:
     for b in BINARIES:
         if not b.exists():
-            pytest.fail(f"{b} not built: run `make build`")
+            pytest.fail(f"{b} not built: {BUILD_HINT}")
     ports: set[int] = set()
     while len(ports) < len(PORT_VARS):
         ports.add(free_port())
@@ -51,6 +51,8 @@ def demo_env(wasm: Path, tmp_path: Path) -> dict[str, str]:
     env["DEMO_RUN_DIR"] = str(tmp_path / "run")
     env["ALB_OIDC_WASM"] = str(wasm)
     env["ALB_OIDC_ENVOY"] = str(ENVOY_BIN)
+    env["ALB_OIDC_ALB_SIM"] = str(ALB_SIM_BIN)
+    env["ALB_OIDC_USER_SERVICE"] = str(USER_SERVICE_BIN)
     return env
 
 

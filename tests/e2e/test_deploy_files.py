@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from envoykit.paths import REPO
+from envoykit.paths import ALB_SIM_BIN, BUILD_HINT, REPO
 from envoykit.process import envoy_validate, log_tail
 
 ENVOY_DIR = REPO / "envoy"
@@ -32,7 +32,7 @@ COMPOSE_ENVOY = ENVOY_DIR / "compose.yaml"
 DEMO_ENVOY = ENVOY_DIR / "demo.yaml"
 ISTIO = REPO / "deploy" / "istio"
 CONTRACT = REPO / "docs" / "filter-contract.md"
-ALB_SIM = REPO / "target" / "release" / "alb-sim"
+ALB_SIM = ALB_SIM_BIN
 WASM_REL = "target/wasm32-wasip1/release/alb_oidc.wasm"  # what `make wasm` writes
 
 
@@ -42,7 +42,7 @@ WASM_REL = "target/wasm32-wasip1/release/alb_oidc.wasm"  # what `make wasm` writ
 def check_config(cfg: Any) -> subprocess.CompletedProcess:
     """`alb-sim check-config -` with the configuration as JSON on stdin."""
     if not ALB_SIM.exists():
-        pytest.fail(f"{ALB_SIM} not built: run `make build`")
+        pytest.fail(f"{ALB_SIM} not built: {BUILD_HINT}")
     text = cfg if isinstance(cfg, str) else json.dumps(cfg)
     return subprocess.run([str(ALB_SIM), "check-config", "-"], input=text, capture_output=True, text=True, timeout=30)
 

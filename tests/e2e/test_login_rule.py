@@ -24,11 +24,11 @@ import pytest
 
 from envoykit.client import Response, http_request
 from envoykit.echo import EchoServer
-from envoykit.paths import REPO
+from envoykit.paths import ALB_SIM_BIN, BUILD_HINT
 from envoykit.wait import wait_until
 from tokens import ARN
 
-ALB_SIM = REPO / "target" / "release" / "alb-sim"
+ALB_SIM = ALB_SIM_BIN
 COOKIE = "AWSELBAuthSessionCookie-0"
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -36,7 +36,7 @@ BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 @pytest.fixture(scope="module")
 def proxy(echo: EchoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     if not ALB_SIM.exists():
-        pytest.fail(f"{ALB_SIM} not built: run `make build`")
+        pytest.fail(f"{ALB_SIM} not built: {BUILD_HINT}")
     work = tmp_path_factory.mktemp("alb-sim-login")
     log = work / "alb-sim.log"
     with open(log, "wb") as out:

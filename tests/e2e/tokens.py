@@ -20,7 +20,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import select
 import subprocess
@@ -30,8 +29,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
+
+from envoykit.paths import ALB_SIM_BIN, BUILD_HINT
 
 # The test kit's standard values (testkit/src/fixtures.rs); checked against the
 # kit when the co-process starts.
@@ -46,12 +46,7 @@ ANSWER_TIMEOUT_S = 30
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-ALB_SIM = Path(
-    os.environ.get(
-        "ALB_OIDC_ALB_SIM",
-        Path(__file__).resolve().parents[2] / "target" / "release" / "alb-sim",
-    )
-)
+ALB_SIM = ALB_SIM_BIN
 
 
 # ---------------------------------------------------------------- encoding --
@@ -95,7 +90,7 @@ class _MintBatch:
 
     def _start(self) -> subprocess.Popen[str]:
         if not ALB_SIM.is_file():
-            raise MintError(f"{ALB_SIM} is missing: build it with `make build` (or set ALB_OIDC_ALB_SIM)")
+            raise MintError(f"{ALB_SIM} is missing: {BUILD_HINT} (or set ALB_OIDC_ALB_SIM)")
         proc = subprocess.Popen(
             [str(ALB_SIM), "mint-batch"],
             stdin=subprocess.PIPE,

@@ -16,11 +16,11 @@ import pytest
 
 from configs import config
 from envoykit import bootstrap as bs
-from envoykit.paths import REPO
+from envoykit.paths import BUILD_HINT, USER_SERVICE_BIN
 from envoykit.wait import free_port, port_open, wait_until
 from filter_envoy import FilterEnvoy
 
-USER_SERVICE = REPO / "target" / "release" / "alb-oidc-user-service"
+USER_SERVICE = USER_SERVICE_BIN
 REVALIDATE_S = 2
 
 
@@ -37,7 +37,7 @@ class UserService:
 
     def start(self) -> UserService:
         if not USER_SERVICE.exists():
-            pytest.fail(f"{USER_SERVICE} not built: run `make build`")
+            pytest.fail(f"{USER_SERVICE} not built: {BUILD_HINT}")
         with open(self.log, "ab") as out:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [
