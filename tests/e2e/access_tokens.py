@@ -104,7 +104,7 @@ class AccessMinter:
         h.update(changes)
         return h
 
-    def payload(self, sub: str, **changes: Any) -> dict:
+    def payload(self, sub: str, /, **changes: Any) -> dict:
         """What Cognito puts in an access token, for the login whose data
         token says `sub`; a change of None removes the claim."""
         now = int(time.time())
@@ -130,7 +130,7 @@ class AccessMinter:
                 p[k] = v
         return p
 
-    def mint(self, sub: str, header: dict | None = None, **claims: Any) -> str:
+    def mint(self, sub: str, /, header: dict | None = None, **claims: Any) -> str:
         """A valid token for `sub` (a fresh `jti`, so never a cache hit of
         another), with claims changed (None removes one)."""
         return sign(self.key, header or self.header(), self.payload(sub, **claims))
@@ -318,8 +318,9 @@ def bad_access_tokens(ks: KeySet, sub: str) -> list[BadAccess]:
 
     # ---- format -------------------------------------------------------------------------
     add("padded_segments", lambda: _pad(rsa.mint(sub)))
-    add("two_segments", lambda: rsa.mint(sub).rsplit(".", 1)[0])
-    add("four_segments", lambda: rsa.mint(sub) + ".e30")
+    # Not three segments: not a JWS at all, as opaque as Google's tokens.
+    add("two_segments", lambda: rsa.mint(sub).rsplit(".", 1)[0], (INVALID, MISSING))
+    add("four_segments", lambda: rsa.mint(sub) + ".e30", (INVALID, MISSING))
     add("not_json_payload", lambda: sign(ks.rsa, rsa.header(), payload_text="sub=" + sub))
     add("oversized_20k", lambda: rsa.mint(sub, blob="A" * 20_000))
     # Google's and some IdPs' access tokens are opaque: never a JWT.
