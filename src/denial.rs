@@ -34,6 +34,13 @@ pub enum Denial {
     /// A path that cannot be read (malformed percent-encoding, an encoded
     /// NUL, not UTF-8) while route rules are configured.
     UnreadablePath,
+    /// `access_token.required` and no access token came.
+    AccessTokenMissing,
+    /// `access_token.required` and the access token did not verify.
+    AccessTokenInvalid,
+    /// The IdP's key set could not be fetched, and the request needed it:
+    /// `access_token.required`, or a rule that fails without the token.
+    JwksUnavailable,
 }
 
 impl Denial {
@@ -50,7 +57,8 @@ impl Denial {
             Denial::KeyUnavailable
             | Denial::UserServiceUnavailable
             | Denial::VerifierUnavailable
-            | Denial::NotConfigured => 503,
+            | Denial::NotConfigured
+            | Denial::JwksUnavailable => 503,
             _ => 401,
         }
     }
@@ -78,6 +86,9 @@ impl Denial {
             Denial::Forbidden => "forbidden",
             Denial::DeniedByRule => "denied_by_rule",
             Denial::UnreadablePath => "unreadable_path",
+            Denial::AccessTokenMissing => "access_token_missing",
+            Denial::AccessTokenInvalid => "access_token_invalid",
+            Denial::JwksUnavailable => "jwks_unavailable",
         }
     }
 
@@ -98,7 +109,7 @@ mod tests {
 
     /// Every reason's status and counter name, written out: the contract
     /// with dashboards (docs/filter-contract.md).
-    const EXPECTED: [(Denial, u32, &str); 21] = [
+    const EXPECTED: [(Denial, u32, &str); 24] = [
         (Denial::MissingToken, 401, "missing_token"),
         (Denial::Malformed, 401, "malformed"),
         (Denial::BadHeader, 401, "bad_header"),
@@ -124,6 +135,9 @@ mod tests {
         (Denial::Forbidden, 403, "forbidden"),
         (Denial::DeniedByRule, 403, "denied_by_rule"),
         (Denial::UnreadablePath, 400, "unreadable_path"),
+        (Denial::AccessTokenMissing, 401, "access_token_missing"),
+        (Denial::AccessTokenInvalid, 401, "access_token_invalid"),
+        (Denial::JwksUnavailable, 503, "jwks_unavailable"),
     ];
 
     #[test]

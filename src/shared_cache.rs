@@ -248,7 +248,24 @@ impl<V: Clone> SharedCache<V> {
         fetch_deadline: f64,
         decode: impl Fn(&[u8]) -> Option<V>,
     ) -> Lookup<V> {
-        if let Some(v) = self.local.get(name, now) {
+        self.lookup_fresh(store, name, now, fetch_deadline, decode, |_| false)
+    }
+
+    /// `lookup`, where a live value for which `stale` holds counts as
+    /// absent: the fetch is claimed (or waited for) as for a missing one.
+    /// For a value fetched again before it expires (a key set that lacks a
+    /// kid). This worker's stale copy stays in its local cache, so plain
+    /// `lookup`s keep using it while the new one is fetched.
+    pub fn lookup_fresh(
+        &mut self,
+        store: &dyn SharedStore,
+        name: &str,
+        now: f64,
+        fetch_deadline: f64,
+        decode: impl Fn(&[u8]) -> Option<V>,
+        stale: impl Fn(&V) -> bool,
+    ) -> Lookup<V> {
+        if let Some(v) = self.local.get(name, now).filter(|v| !stale(v)) {
             return Lookup::Ready(v.clone());
         }
         if let Some(code) = self.local_failed.get(name, now) {
@@ -264,7 +281,7 @@ impl<V: Clone> SharedCache<V> {
                 Probe::Found { key, record, cas } => {
                     match record {
                         Record::Ready { until, value, .. } if now < until => {
-                            if let Some(v) = decode(&value) {
+                            if let Some(v) = decode(&value).filter(|v| !stale(v)) {
                                 self.local.insert(name, v.clone(), until);
                                 return Lookup::Ready(v);
                             }

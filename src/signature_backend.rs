@@ -3,6 +3,7 @@
 //! `signature_backend` says, falling back from a host that lacks the native
 //! function. The host supplies only the foreign-function call.
 
+use crate::access_token::{signature, AccessSignatureVerifier, Algorithm, JwkKey};
 use crate::config::SignatureBackend;
 use crate::engine::{SignatureVerifier, VerifierUnavailable};
 use crate::keys::PublicKey;
@@ -32,12 +33,13 @@ impl<F: ForeignFunction> BackendVerifier<F> {
     }
 }
 
-impl<F: ForeignFunction> SignatureVerifier for BackendVerifier<F> {
-    fn verify(
+impl<F: ForeignFunction> BackendVerifier<F> {
+    /// The native verifier with `args` (`None`: the signature cannot be
+    /// valid), or `rust` where the backend or the host says so.
+    fn run(
         &self,
-        key: &PublicKey,
-        signing_input: &[u8],
-        signature: &[u8],
+        rust: impl FnOnce() -> bool,
+        args: impl FnOnce() -> Option<Vec<u8>>,
     ) -> Result<bool, VerifierUnavailable> {
         let use_native = match self.backend {
             SignatureBackend::Rust => false,
@@ -45,9 +47,9 @@ impl<F: ForeignFunction> SignatureVerifier for BackendVerifier<F> {
             SignatureBackend::Auto => !self.native_missing.get(),
         };
         if !use_native {
-            return Ok(verify::verify_rust(key, signing_input, signature));
+            return Ok(rust());
         }
-        let Some(args) = verify::host_verify_request(key, signing_input, signature) else {
+        let Some(args) = args() else {
             return Ok(false);
         };
         match self.native.call(verify::HOST_VERIFY_FUNCTION, &args) {
@@ -63,9 +65,38 @@ impl<F: ForeignFunction> SignatureVerifier for BackendVerifier<F> {
                     "alb-oidc: host has no usable verify_signature ({status}); using the pure-Rust verifier from now on"
                 );
                 self.native_missing.set(true);
-                Ok(verify::verify_rust(key, signing_input, signature))
+                Ok(rust())
             }
         }
+    }
+}
+
+impl<F: ForeignFunction> SignatureVerifier for BackendVerifier<F> {
+    fn verify(
+        &self,
+        key: &PublicKey,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, VerifierUnavailable> {
+        self.run(
+            || verify::verify_rust(key, signing_input, signature),
+            || verify::host_verify_request(key, signing_input, signature),
+        )
+    }
+}
+
+impl<F: ForeignFunction> AccessSignatureVerifier for BackendVerifier<F> {
+    fn verify(
+        &self,
+        key: &JwkKey,
+        alg: Algorithm,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, VerifierUnavailable> {
+        self.run(
+            || signature::verify_rust(key, alg, signing_input, signature),
+            || signature::host_request(key, alg, signing_input, signature),
+        )
     }
 }
 
@@ -110,9 +141,12 @@ mod tests {
         let (key, input, sig) = signed();
         let host = missing();
         let v = BackendVerifier::new(SignatureBackend::Auto, &host);
-        assert_eq!(v.verify(&key, &input, &sig), Ok(true));
-        assert_eq!(v.verify(&key, &input, &sig), Ok(true));
-        assert_eq!(v.verify(&key, b"tampered", &sig), Ok(false));
+        assert_eq!(SignatureVerifier::verify(&v, &key, &input, &sig), Ok(true));
+        assert_eq!(SignatureVerifier::verify(&v, &key, &input, &sig), Ok(true));
+        assert_eq!(
+            SignatureVerifier::verify(&v, &key, b"tampered", &sig),
+            Ok(false)
+        );
         assert_eq!(*host.calls.borrow(), 1, "the host is asked once");
     }
 
@@ -121,8 +155,14 @@ mod tests {
         let (key, input, sig) = signed();
         let host = missing();
         let v = BackendVerifier::new(SignatureBackend::Host, &host);
-        assert_eq!(v.verify(&key, &input, &sig), Err(VerifierUnavailable));
-        assert_eq!(v.verify(&key, &input, &sig), Err(VerifierUnavailable));
+        assert_eq!(
+            SignatureVerifier::verify(&v, &key, &input, &sig),
+            Err(VerifierUnavailable)
+        );
+        assert_eq!(
+            SignatureVerifier::verify(&v, &key, &input, &sig),
+            Err(VerifierUnavailable)
+        );
     }
 
     #[test]
@@ -138,9 +178,12 @@ mod tests {
             calls: RefCell::new(0),
         };
         let v = BackendVerifier::new(SignatureBackend::Auto, &yes);
-        assert_eq!(v.verify(&key, b"tampered", &sig), Ok(true));
+        assert_eq!(
+            SignatureVerifier::verify(&v, &key, b"tampered", &sig),
+            Ok(true)
+        );
         let v = BackendVerifier::new(SignatureBackend::Host, &no);
-        assert_eq!(v.verify(&key, &input, &sig), Ok(false));
+        assert_eq!(SignatureVerifier::verify(&v, &key, &input, &sig), Ok(false));
     }
 
     #[test]
@@ -148,7 +191,7 @@ mod tests {
         let (key, input, sig) = signed();
         let host = missing();
         let v = BackendVerifier::new(SignatureBackend::Rust, &host);
-        assert_eq!(v.verify(&key, &input, &sig), Ok(true));
+        assert_eq!(SignatureVerifier::verify(&v, &key, &input, &sig), Ok(true));
         assert_eq!(*host.calls.borrow(), 0);
     }
 }

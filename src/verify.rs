@@ -42,14 +42,32 @@ pub fn host_verify_request(
     signing_input: &[u8],
     signature: &[u8],
 ) -> Option<Vec<u8>> {
+    Some(host_verify_arguments(
+        "sha256",
+        key.spki_der.clone(),
+        jws_signature_to_der(signature)?,
+        signing_input,
+    ))
+}
+
+/// The foreign function's argument for any key Envoy can import: `spki_der`
+/// a SubjectPublicKeyInfo (RSA or EC), `signature` as BoringSSL's
+/// `EVP_DigestVerify` takes it (DER for ECDSA, raw for RSA PKCS#1 v1.5),
+/// `hash` one of Envoy's names (`sha256`, `sha384`, `sha512`).
+pub fn host_verify_arguments(
+    hash: &str,
+    spki_der: Vec<u8>,
+    signature: Vec<u8>,
+    signing_input: &[u8],
+) -> Vec<u8> {
     let args = VerifySignatureArguments {
-        hash_function: "sha256".to_owned(),
-        public_key: key.spki_der.clone(),
-        signature: jws_signature_to_der(signature)?,
+        hash_function: hash.to_owned(),
+        public_key: spki_der,
+        signature,
         text: signing_input.to_vec(),
         public_key_pem: String::new(),
     };
-    Some(prost::Message::encode_to_vec(&args))
+    prost::Message::encode_to_vec(&args)
 }
 
 /// Decodes the foreign function's answer: `true` only for an explicit

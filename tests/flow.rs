@@ -8,8 +8,9 @@ use alb_oidc::config::{self, Config};
 use alb_oidc::denial::Denial;
 use alb_oidc::flow::{max_wait, CallKind, CallRequest, CallResponse, Counter, Flow, Verdict};
 use alb_oidc::users::pb;
-use alb_oidc_testkit::fake_host::{FakeHeaders, FakeHost};
+use alb_oidc_testkit::fake_host::FakeHeaders;
 use alb_oidc_testkit::fixtures::{ARN, CLIENT, ISSUER, KID};
+use alb_oidc_testkit::flow_worker::Worker;
 use alb_oidc_testkit::harness::{self, alb_token, public_pem, NOW};
 use alb_oidc_testkit::store::MemoryStore;
 use std::collections::HashMap;
@@ -60,125 +61,6 @@ fn user_answer(username: &str, id: i64) -> CallResponse {
         status: 0,
         size: body.len(),
         body: Some(body),
-    }
-}
-
-/// One worker: a flow, its host, and every verdict it gave, per request.
-struct Worker {
-    flow: Flow,
-    host: FakeHost,
-    verdicts: HashMap<u32, Vec<Verdict>>,
-    waiting: Vec<u32>,
-}
-
-impl Worker {
-    fn new(config: Config, store: &Rc<MemoryStore>) -> Worker {
-        let host = FakeHost::sharing(store);
-        let flow = Flow::new(config);
-        flow.prepare(&host);
-        Worker {
-            flow,
-            host,
-            verdicts: HashMap::new(),
-            waiting: Vec::new(),
-        }
-    }
-
-    fn alone(config: Config) -> Worker {
-        Worker::new(config, &Rc::new(MemoryStore::default()))
-    }
-
-    fn request(&mut self, ctx: u32, token: &str, now: f64) -> &Verdict {
-        self.send(ctx, &[(":path", "/x"), ("x-amzn-oidc-data", token)], now);
-        self.verdicts[&ctx].last().unwrap()
-    }
-
-    /// Sends a request with these headers; returns the headers as the
-    /// flow left them (`removed` lists what it took out).
-    fn send(&mut self, ctx: u32, pairs: &[(&str, &str)], now: f64) -> FakeHeaders {
-        let mut headers = FakeHeaders::new(pairs);
-        let verdict = self.flow.on_request(ctx, &mut headers, now, &self.host);
-        if matches!(verdict, Verdict::Wait) {
-            self.waiting.push(ctx);
-        }
-        self.record(ctx, verdict);
-        headers
-    }
-
-    fn denial(&self, ctx: u32) -> Option<Denial> {
-        match self.outcome(ctx) {
-            Verdict::Deny { denial, .. } => Some(*denial),
-            _ => None,
-        }
-    }
-
-    fn rule(&self, ctx: u32) -> String {
-        let rule = self.outcome(ctx).rule().expect("a rule");
-        self.flow.rule_name(rule).to_owned()
-    }
-
-    fn record(&mut self, ctx: u32, verdict: Verdict) -> &Verdict {
-        let list = self.verdicts.entry(ctx).or_default();
-        list.push(verdict);
-        list.last().unwrap()
-    }
-
-    fn deliver(&mut self, verdicts: Vec<(u32, Verdict)>) {
-        for (ctx, verdict) in verdicts {
-            assert!(
-                self.waiting.contains(&ctx),
-                "a verdict for request {ctx}, which is not paused"
-            );
-            assert!(
-                !matches!(verdict, Verdict::Wait),
-                "a resumed request must be decided"
-            );
-            self.waiting.retain(|c| *c != ctx);
-            self.record(ctx, verdict);
-        }
-    }
-
-    fn tick(&mut self, now: f64) {
-        let verdicts = self.flow.on_tick(now, &mut self.host);
-        self.deliver(verdicts);
-    }
-
-    fn answer(&mut self, token: u32, response: CallResponse, now: f64) {
-        let verdicts = self
-            .flow
-            .on_call_answered(token, response, now, &mut self.host);
-        self.deliver(verdicts);
-    }
-
-    fn gone(&mut self, ctx: u32) {
-        self.flow.on_request_gone(ctx);
-        self.waiting.retain(|c| *c != ctx);
-    }
-
-    /// The one final verdict request `ctx` got (after a `Wait`, if any).
-    fn outcome(&self, ctx: u32) -> &Verdict {
-        let list = &self.verdicts[&ctx];
-        let finals: Vec<_> = list
-            .iter()
-            .filter(|v| !matches!(v, Verdict::Wait))
-            .collect();
-        assert_eq!(finals.len(), 1, "request {ctx} got {list:?}");
-        finals[0]
-    }
-
-    fn status(&self, ctx: u32) -> u32 {
-        match self.outcome(ctx) {
-            Verdict::Allow { .. } | Verdict::Pass { .. } => 200,
-            Verdict::Deny { denial, .. } => denial.status(),
-            Verdict::Wait => unreachable!(),
-        }
-    }
-
-    fn header(&self, ctx: u32, name: &str) -> Option<String> {
-        self.outcome(ctx)
-            .headers()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
     }
 }
 
@@ -828,18 +710,4 @@ fn a_request_swept_while_waiting_is_counted_against_its_rule() {
     w.tick(late);
     assert_eq!(w.denial(1), Some(Denial::KeyUnavailable));
     assert_eq!(w.host.ruled_of(rule_id(&w, "admin"), false), 1);
-}
-
-#[test]
-fn the_access_token_block_is_refused_until_the_flow_enforces_it() {
-    let base = format!(r#""region":"us-east-1","alb_arns":["{ARN}"]"#);
-    let block = r#""access_token":{"issuer":"https://idp.example.com","jwks_cluster":"idp","jwks_authority":"idp.example.com","jwks_path":"/jwks.json"}"#;
-    let json = format!("{{{base},{block}}}");
-    assert!(
-        config::parse(json.as_bytes()).is_ok(),
-        "the block itself is valid"
-    );
-    let err = alb_oidc::flow::load_config(json.as_bytes()).unwrap_err();
-    assert_eq!(err.field, "access_token");
-    assert!(alb_oidc::flow::load_config(format!("{{{base}}}").as_bytes()).is_ok());
 }

@@ -9,6 +9,7 @@
 //! `PendingAccessToken::accept_unverified` with `bypass_validation`.
 
 pub mod algorithm;
+pub mod checker;
 pub mod claims;
 mod error;
 pub mod jwks;

@@ -63,3 +63,54 @@ where
     )
     .is_ok()
 }
+
+/// The host's `verify_signature` argument for this key, algorithm and
+/// signature; `None` when the signature cannot be one (an ECDSA signature
+/// that is not a valid raw `r || s`) or the key and algorithm do not fit.
+pub fn host_request(
+    key: &JwkKey,
+    alg: Algorithm,
+    signing_input: &[u8],
+    signature: &[u8],
+) -> Option<Vec<u8>> {
+    use p256::pkcs8::EncodePublicKey;
+    let (hash, spki, signature) = match (key, alg) {
+        (JwkKey::Rsa(key), Algorithm::Rs256 | Algorithm::Rs384 | Algorithm::Rs512) => {
+            let spki = rsa::pkcs8::EncodePublicKey::to_public_key_der(key).ok()?;
+            (rsa_hash(alg), spki.into_vec(), signature.to_vec())
+        }
+        (JwkKey::P256(key), Algorithm::Es256) => {
+            let signature = p256::ecdsa::Signature::from_slice(signature).ok()?;
+            let spki = key.to_public_key_der().ok()?;
+            (
+                "sha256",
+                spki.into_vec(),
+                signature.to_der().as_bytes().to_vec(),
+            )
+        }
+        (JwkKey::P384(key), Algorithm::Es384) => {
+            let signature = p384::ecdsa::Signature::from_slice(signature).ok()?;
+            let spki = key.to_public_key_der().ok()?;
+            (
+                "sha384",
+                spki.into_vec(),
+                signature.to_der().as_bytes().to_vec(),
+            )
+        }
+        _ => return None,
+    };
+    Some(crate::verify::host_verify_arguments(
+        hash,
+        spki,
+        signature,
+        signing_input,
+    ))
+}
+
+fn rsa_hash(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::Rs384 => "sha384",
+        Algorithm::Rs512 => "sha512",
+        _ => "sha256",
+    }
+}

@@ -23,6 +23,8 @@ pub enum HeaderRole {
     Groups,
     /// The user service's "first last".
     Name,
+    /// The verified access token's scopes, space-joined.
+    Scopes,
 }
 
 impl HeaderRole {
@@ -40,6 +42,7 @@ impl HeaderRole {
             HeaderRole::Email => "x-auth-email",
             HeaderRole::Groups => "x-auth-groups",
             HeaderRole::Name => "x-auth-name",
+            HeaderRole::Scopes => "x-auth-scopes",
         }
     }
 
@@ -159,6 +162,7 @@ mod tests {
                 ("email", "x-auth-email"),
                 ("groups", "x-auth-groups"),
                 ("name", "x-auth-name"),
+                ("scopes", "x-auth-scopes"),
             ]
         );
         assert_eq!(HeaderRole::UserId.field(), "headers.user_id");

@@ -31,7 +31,28 @@ pub(super) struct RawRequirement {
     groups_any: Option<Vec<String>>,
     groups_all: Option<Vec<String>>,
     claims: Option<BTreeMap<String, Vec<Value>>>,
+    scopes_any: Option<Vec<String>>,
+    scopes_all: Option<Vec<String>>,
+    access_claims: Option<BTreeMap<String, Vec<Value>>>,
     any_of: Option<Vec<RawRequirement>>,
+}
+
+/// What requirements can rely on, from the rest of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sources {
+    /// `groups_claim`, `user_service` or `access_token.groups_claim` is set.
+    pub groups: bool,
+    /// Whether the access token is verified, and bound to this app's
+    /// client (`client_ids` or `audiences` set).
+    pub access_token: AccessTokenSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AccessTokenSource {
+    None,
+    /// Verified, but any app client of the issuer is accepted.
+    AnyClient,
+    BoundToClient,
 }
 
 /// The authorization settings as given.
@@ -47,7 +68,7 @@ pub(super) struct RawAccess {
 pub(super) fn access_rules(
     raw: RawAccess,
     exempt_paths: &ExemptPaths,
-    has_user_service: bool,
+    sources: Sources,
 ) -> Result<AccessRules, ConfigError> {
     let groups_claims = groups_claims(raw.groups_claim)?;
     let default = match (raw.default_rule, raw.allow_missing) {
@@ -61,7 +82,10 @@ pub(super) fn access_rules(
         (None, false) => Allow::Authenticated,
     };
     let refuse_unreadable = raw.default_rule.is_some() || raw.rules.is_some();
-    let groups_known = !groups_claims.is_empty() || has_user_service;
+    let sources = Sources {
+        groups: sources.groups || !groups_claims.is_empty(),
+        ..sources
+    };
     let mut rules = Vec::new();
     if !exempt_paths.is_empty() {
         rules.push(Rule {
@@ -83,7 +107,7 @@ pub(super) fn access_rules(
     }
     for (i, raw_rule) in raw_rules.into_iter().enumerate() {
         let field = format!("rules[{i}]");
-        let rule = rule(&field, raw_rule, groups_known)?;
+        let rule = rule(&field, raw_rule, sources)?;
         if let Some(j) = rules
             .iter()
             .skip(usize::from(!exempt_paths.is_empty()))
@@ -134,7 +158,7 @@ fn is_rule_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn rule(field: &str, raw: RawRule, groups_known: bool) -> Result<Rule, ConfigError> {
+fn rule(field: &str, raw: RawRule, sources: Sources) -> Result<Rule, ConfigError> {
     let name = raw
         .name
         .ok_or_else(|| ConfigError::new(format!("{field}.name"), "required"))?;
@@ -164,11 +188,9 @@ fn rule(field: &str, raw: RawRule, groups_known: bool) -> Result<Rule, ConfigErr
     let hosts = list(field, "hosts", raw.hosts, HostPattern::parse)?;
     let action = match (raw.allow, raw.require) {
         (Some(allow), None) => Action::Allow(allow),
-        (None, Some(require)) => Action::Require(requirement(
-            &format!("{field}.require"),
-            require,
-            groups_known,
-        )?),
+        (None, Some(require)) => {
+            Action::Require(requirement(&format!("{field}.require"), require, sources)?)
+        }
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(
                 field,
@@ -220,8 +242,9 @@ fn list<T>(
 fn requirement(
     field: &str,
     raw: RawRequirement,
-    groups_known: bool,
+    sources: Sources,
 ) -> Result<Requirement, ConfigError> {
+    let groups_known = sources.groups;
     let mut conditions = Vec::new();
     if let Some(groups) = raw.groups_any {
         conditions.push(Condition::GroupsAny(group_names(
@@ -243,6 +266,19 @@ fn requirement(
             claims,
         )?));
     }
+    if let Some(scopes) = raw.scopes_any {
+        let field = format!("{field}.scopes_any");
+        conditions.push(Condition::ScopesAny(scope_names(&field, scopes, sources)?));
+    }
+    if let Some(scopes) = raw.scopes_all {
+        let field = format!("{field}.scopes_all");
+        conditions.push(Condition::ScopesAll(scope_names(&field, scopes, sources)?));
+    }
+    if let Some(claims) = raw.access_claims {
+        let field = format!("{field}.access_claims");
+        access_token_bound(&field, sources)?;
+        conditions.push(Condition::AccessClaims(claim_values(&field, claims)?));
+    }
     if let Some(options) = raw.any_of {
         let any_of = format!("{field}.any_of");
         if options.is_empty() {
@@ -251,14 +287,15 @@ fn requirement(
         let options = options
             .into_iter()
             .enumerate()
-            .map(|(i, o)| requirement(&format!("{any_of}[{i}]"), o, groups_known))
+            .map(|(i, o)| requirement(&format!("{any_of}[{i}]"), o, sources))
             .collect::<Result<Vec<_>, _>>()?;
         conditions.push(Condition::AnyOf(options));
     }
     if conditions.is_empty() {
         return Err(ConfigError::new(
             field,
-            "must list at least one of groups_any, groups_all, claims, any_of \
+            "must list at least one of groups_any, groups_all, claims, scopes_any, scopes_all, \
+             access_claims, any_of \
              (for any verified user, use allow: \"authenticated\")",
         ));
     }
@@ -289,6 +326,46 @@ fn group_names(
         ));
     }
     Ok(groups)
+}
+
+/// Scopes and access-token claims come only from a verified access token
+/// issued to this app: without `client_ids` or `audiences`, a token the
+/// same user got for another app client of the issuer (same keys, same
+/// `sub`) could bring broader scopes.
+fn access_token_bound(field: &str, sources: Sources) -> Result<(), ConfigError> {
+    match sources.access_token {
+        AccessTokenSource::BoundToClient => Ok(()),
+        AccessTokenSource::None => Err(ConfigError::new(
+            field,
+            "needs the access_token block: scopes and access-token claims come from the verified access token",
+        )),
+        AccessTokenSource::AnyClient => Err(ConfigError::new(
+            field,
+            "needs access_token.client_ids or access_token.audiences: otherwise a token issued to \
+             another app client of the same issuer could bring broader scopes",
+        )),
+    }
+}
+
+fn scope_names(
+    field: &str,
+    scopes: Vec<String>,
+    sources: Sources,
+) -> Result<Vec<String>, ConfigError> {
+    access_token_bound(field, sources)?;
+    if scopes.is_empty() {
+        return Err(ConfigError::new(field, "must not be empty"));
+    }
+    if let Some(i) = scopes
+        .iter()
+        .position(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(ConfigError::new(
+            format!("{field}[{i}]"),
+            "a scope is not empty and has no whitespace or control character",
+        ));
+    }
+    Ok(scopes)
 }
 
 fn claim_values(

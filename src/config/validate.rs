@@ -3,7 +3,7 @@
 
 use super::access_token::{access_token, AccessTokenConfig, DEFAULT_ACCESS_TOKEN_HEADER};
 use super::headers::header_name;
-use super::rules::{access_rules, RawAccess};
+use super::rules::{access_rules, AccessTokenSource, RawAccess, Sources};
 use super::{
     Config, ConfigError, HeaderNames, HeaderRole, OneOrMany, RawConfig, RawUserService,
     UserServiceConfig, ALB_HEADERS,
@@ -61,13 +61,20 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             rules: raw.rules,
         },
         &exempt_paths,
-        user_service.is_some(),
+        Sources {
+            groups: user_service.is_some()
+                || access_token
+                    .as_ref()
+                    .is_some_and(|a| a.groups_claim.is_some()),
+            access_token: match &access_token {
+                None => AccessTokenSource::None,
+                Some(a) if a.client_ids.is_empty() && a.audiences.is_empty() => {
+                    AccessTokenSource::AnyClient
+                }
+                Some(_) => AccessTokenSource::BoundToClient,
+            },
+        },
     )?;
-    // TODO(issue 13): once rules can require scopes or access-token claims
-    // (`scopes_any`, `scopes_all`, `access_claims`), refuse a configuration
-    // whose rules use them while `access_token` sets neither `client_ids`
-    // nor `audiences`: a token another app client of the same pool received
-    // (same issuer, keys and user) could bring broader scopes.
     let access_token_header = access_token.as_ref().map(|a| a.header.as_str());
     let strip_names = strip_names(
         &headers,

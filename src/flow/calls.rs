@@ -12,6 +12,8 @@ use std::time::Duration;
 pub enum Call {
     /// The ALB's public key for a kid.
     Key(String),
+    /// The IdP's key set (`access_token.jwks_*`).
+    AccessKeys,
     /// The user service's answer for a verified user.
     User {
         username: String,
@@ -31,6 +33,8 @@ pub enum CallKind {
 /// How much of a key's answer the host reads: one byte past the cap is
 /// enough to know it is too large.
 pub const MAX_KEY_ANSWER: usize = MAX_KEY_BODY + 1;
+/// How much of the key set's answer the host reads: one byte past the cap.
+pub const MAX_JWKS_ANSWER: usize = crate::access_token::jwks::MAX_JWKS_LEN + 1;
 /// A user answer is small; anything near this size is not one.
 pub const MAX_USER_ANSWER: usize = 64 * 1024;
 
@@ -59,6 +63,15 @@ impl Call {
                 authority: config.key_authority.clone(),
                 timeout: Duration::from_millis(config.key_fetch_timeout_ms),
             }),
+            Call::AccessKeys => {
+                let access = config.access_token.as_ref()?;
+                Some(CallRequest::Http {
+                    cluster: access.jwks_cluster.clone(),
+                    path: access.jwks_path.clone(),
+                    authority: access.jwks_authority.clone(),
+                    timeout: Duration::from_millis(access.jwks_fetch_timeout_ms),
+                })
+            }
             Call::User {
                 username,
                 claims_json,

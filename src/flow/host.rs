@@ -2,6 +2,7 @@
 //! headers, shared data, the signature verifier, counters and outbound calls.
 //! `src/host/` implements them with proxy-wasm calls; tests with fakes.
 
+use crate::access_token::AccessSignatureVerifier;
 use crate::denial::Denial;
 use crate::engine::SignatureVerifier;
 use crate::rules::RuleId;
@@ -40,6 +41,17 @@ pub enum Counter {
     AlbIdentityMismatch,
     /// Group names dropped (a comma, a control character, not a string).
     GroupsDropped,
+    /// Access tokens (issue 13): verified, absent (no header), invalid.
+    AccessTokenVerified,
+    AccessTokenAbsent,
+    AccessTokenInvalid,
+    /// Fetches of the IdP's key set: a usable one, no answer or not 200,
+    /// a 200 that is not a usable key set.
+    JwksFetchOk,
+    JwksFetchFailed,
+    JwksFetchInvalid,
+    AccessTokenCacheHit,
+    AccessTokenCacheMiss,
 }
 
 impl Counter {
@@ -64,6 +76,14 @@ impl Counter {
             Counter::UserFailOpen => "alb_oidc.user_service.fail_open",
             Counter::AlbIdentityMismatch => "alb_oidc.alb_identity_mismatch",
             Counter::GroupsDropped => "alb_oidc.groups_dropped",
+            Counter::AccessTokenVerified => "alb_oidc.access_token.verified",
+            Counter::AccessTokenAbsent => "alb_oidc.access_token.absent",
+            Counter::AccessTokenInvalid => "alb_oidc.access_token.invalid",
+            Counter::JwksFetchOk => "alb_oidc.jwks_fetch.ok",
+            Counter::JwksFetchFailed => "alb_oidc.jwks_fetch.failed",
+            Counter::JwksFetchInvalid => "alb_oidc.jwks_fetch.invalid",
+            Counter::AccessTokenCacheHit => "alb_oidc.access_token_cache.hit",
+            Counter::AccessTokenCacheMiss => "alb_oidc.access_token_cache.miss",
         }
     }
 
@@ -126,6 +146,8 @@ pub struct DispatchFailed(pub String);
 pub trait Host: Metrics {
     fn store(&self) -> &dyn SharedStore;
     fn verifier(&self) -> &dyn SignatureVerifier;
+    /// The access token's verifier (the same backend as `verifier`).
+    fn access_verifier(&self) -> &dyn AccessSignatureVerifier;
     /// Starts a call; its answer comes back with the returned token. Only
     /// called from the root context's callbacks (tick, call answered): the
     /// SDK routes an answer to the context that dispatched the call, and a
@@ -145,6 +167,6 @@ mod tests {
         let mut names: Vec<_> = Counter::ALL.iter().map(|c| c.name()).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 24);
     }
 }

@@ -11,16 +11,19 @@
 //! comes out of `on_call_answered` or `on_tick` (whose sweep answers 503 past
 //! [`waiting::max_wait`]), or it is gone (`on_request_gone`).
 
+mod access;
 mod calls;
 pub mod host;
 mod request;
 mod waiting;
 
-pub use calls::{Call, CallKind, CallResponse, MAX_KEY_ANSWER, MAX_USER_ANSWER};
+pub use access::{AccessTokenState, Login};
+pub use calls::{Call, CallKind, CallResponse, MAX_JWKS_ANSWER, MAX_KEY_ANSWER, MAX_USER_ANSWER};
 pub use host::{CallRequest, Counter, DispatchFailed, Host, Metrics, RequestHeaders};
-pub use request::{read_and_strip, Reading, RequestView, RouteInputs};
+pub use request::{read_and_strip, AlbHeader, Reading, RequestView, RouteInputs, ALL_ALB_HEADERS};
 pub use waiting::max_wait;
 
+use crate::access_token::checker::AccessTokenChecker;
 use crate::config::{Config, ConfigError, FailureMode, HeaderRole, SignatureBackend};
 use crate::denial::Denial;
 use crate::engine::{Engine, KeyFetchResult, KeyResponse, PendingToken, Poll, TokenStep, UserStep};
@@ -37,21 +40,11 @@ use waiting::Waiting;
 /// A header name and value to inject.
 type Header = (String, String);
 
-/// Parses a configuration as the filter loads it: `config::parse`, then a
-/// refusal of what this build parses but does not enforce yet. The
-/// `access_token` block (issue 13) is parsed and its verification core is
-/// tested, but the flow does not call it yet; accepting the block would
-/// let an operator believe `required: true` is enforced. The host and
-/// `alb-sim check-config` both load through here.
+/// Parses a configuration as the filter loads it. The host and `alb-sim
+/// check-config` both load through here, so a block this build parses but
+/// would not enforce is refused in one place.
 pub fn load_config(bytes: &[u8]) -> Result<Config, ConfigError> {
-    let config = crate::config::parse(bytes)?;
-    if config.access_token.is_some() {
-        return Err(ConfigError::new(
-            "access_token",
-            "access-token verification is not enforced by this build yet; remove the block",
-        ));
-    }
-    Ok(config)
+    crate::config::parse(bytes)
 }
 
 /// What happens to one request. Every final verdict names the rule that
@@ -65,9 +58,12 @@ pub enum Verdict {
     /// Forward with this identity, the user service's headers and the
     /// groups header injected.
     Allow {
-        identity: Rc<Identity>,
+        login: Login,
         user: Option<Rc<UserAnswer>>,
         groups: GroupsHeader,
+        /// The access token's headers (scopes, claim headers) and the
+        /// access token itself when it goes on.
+        access_headers: Vec<Header>,
         rule: RuleId,
     },
     /// Answer locally with the denial's status. `user` is set when the
@@ -94,26 +90,28 @@ impl Verdict {
     /// The headers to add before forwarding (the incoming copies are gone).
     pub fn headers(&self) -> impl Iterator<Item = &(String, String)> {
         let none: &[Header] = &[];
-        let (identity, user, groups) = match self {
+        let (identity, access, user, groups) = match self {
             Verdict::Allow {
-                identity,
+                login,
                 user,
                 groups,
+                access_headers,
                 ..
             } => (
-                identity.headers.as_slice(),
+                login.identity.headers.as_slice(),
+                access_headers.as_slice(),
                 match user.as_deref() {
                     Some(UserAnswer::Allowed(user)) => user.headers.as_slice(),
                     _ => none,
                 },
                 match groups {
-                    GroupsHeader::OfToken => identity.groups_header.as_ref(),
+                    GroupsHeader::OfToken => login.identity.groups_header.as_ref(),
                     GroupsHeader::Union(header) => Some(header),
                 },
             ),
-            _ => (none, none, None),
+            _ => (none, none, none, None),
         };
-        identity.iter().chain(user).chain(groups)
+        identity.iter().chain(access).chain(user).chain(groups)
     }
 
     /// The deciding rule (for the access log).
@@ -128,7 +126,7 @@ impl Verdict {
     /// The verified username (for the access log).
     pub fn username(&self) -> Option<&str> {
         match self {
-            Verdict::Allow { identity, .. } => Some(&identity.username),
+            Verdict::Allow { login, .. } => Some(&login.identity.username),
             Verdict::Deny { user, .. } => user.as_deref(),
             _ => None,
         }
@@ -156,12 +154,16 @@ pub struct Ticket {
     inputs: RouteInputs,
     /// The incoming `x-amzn-oidc-identity`, compared with the verified `sub`.
     claimed_sub: Option<Vec<u8>>,
+    /// The access token as read (removed from the request until it is
+    /// verified), and the value to put back when the request goes on.
+    access_token: Option<Result<String, ()>>,
+    forward_access_token: Option<String>,
 }
 
 /// Where a request stands before its rule is applied.
 enum Step {
     Allow {
-        identity: Rc<Identity>,
+        login: Login,
         user: Option<Rc<UserAnswer>>,
     },
     Deny {
@@ -189,6 +191,8 @@ const TICK_IDLE: Duration = Duration::from_millis(1000);
 pub struct Flow {
     config: Rc<Config>,
     engine: Engine,
+    /// The access-token stage's state, with an `access_token` block.
+    access: Option<AccessTokenChecker>,
     waiting: Waiting,
     /// Calls wanted by requests, made on the next tick (root context).
     queue: Vec<Call>,
@@ -196,6 +200,8 @@ pub struct Flow {
     /// calls separately. Key fetches go by HTTP, user calls by gRPC.
     key_calls: HashMap<u32, String>,
     user_calls: HashMap<u32, String>,
+    /// Key-set fetches under way, with the generation they were made under.
+    jwks_calls: HashMap<u32, u64>,
     /// Bumped by `reconfigure`: tickets of an older generation are routed
     /// again before their rule applies.
     generation: u64,
@@ -211,11 +217,13 @@ impl Flow {
         let config = Rc::new(config);
         Flow {
             engine: Engine::new(config.clone()),
+            access: AccessTokenChecker::new(&config),
             config,
             waiting: Waiting::default(),
             queue: Vec::new(),
             key_calls: HashMap::new(),
             user_calls: HashMap::new(),
+            jwks_calls: HashMap::new(),
             generation: 0,
         }
     }
@@ -223,6 +231,9 @@ impl Flow {
     /// Creates the shared slots; once per worker, before serving.
     pub fn prepare(&self, host: &dyn Host) {
         self.engine.prepare(host.store());
+        if let Some(access) = &self.access {
+            access.prepare(host.store());
+        }
     }
 
     /// Takes a new configuration. Requests already paused keep waiting for
@@ -230,6 +241,7 @@ impl Flow {
     pub fn reconfigure(&mut self, next: Flow) {
         self.config = next.config;
         self.engine = next.engine;
+        self.access = next.access;
         self.generation += 1;
     }
 
@@ -264,6 +276,7 @@ impl Flow {
             headers,
             &Reading {
                 token_header: &config.token_header,
+                access_header: config.access_token.as_ref().map(|a| a.header.as_str()),
                 route: config.access.reads_request(),
                 strip: &config.strip_names,
                 alb: if config.strip_alb_headers {
@@ -298,13 +311,16 @@ impl Flow {
             (_, None) => Verdict::deny(Denial::MissingToken, Some(rule)),
             (_, Some(Err(()))) => Verdict::deny(Denial::Malformed, Some(rule)),
             (_, Some(Ok(token))) => {
-                // Set again from the verified `sub` if the request goes on.
-                view.remove_alb_headers(headers, true);
+                // Set again from the verified `sub` if the request goes on;
+                // the access token goes on once verified.
+                view.remove_alb_headers(headers, &[AlbHeader::Identity, AlbHeader::AccessToken]);
                 let ticket = Ticket {
                     decision,
                     generation: self.generation,
                     inputs: view.route,
                     claimed_sub: view.claimed_sub,
+                    access_token: view.access_token,
+                    forward_access_token: None,
                 };
                 return self.start(ctx, &token, ticket, now, host);
             }
@@ -321,7 +337,7 @@ impl Flow {
         rule: RuleId,
     ) -> Verdict {
         if !self.config.forward_unverified_alb_headers {
-            view.remove_alb_headers(headers, false);
+            view.remove_alb_headers(headers, ALL_ALB_HEADERS);
         }
         Verdict::Pass { rule }
     }
@@ -344,9 +360,7 @@ impl Flow {
         let verdict = match self.decision(ticket) {
             Err(UnreadablePath) => Verdict::deny(Denial::UnreadablePath, None),
             Ok(decision) => match step {
-                Step::Allow { identity, user } => {
-                    self.authorize(&decision, ticket, identity, user, host)
-                }
+                Step::Allow { login, user } => self.authorize(&decision, ticket, login, user, host),
                 Step::Deny { denial, identity } => Verdict::Deny {
                     denial,
                     rule: Some(decision.first_rule()),
@@ -363,10 +377,11 @@ impl Flow {
         &self,
         decision: &RouteDecision,
         ticket: &Ticket,
-        identity: Rc<Identity>,
+        login: Login,
         user: Option<Rc<UserAnswer>>,
         host: &dyn Host,
     ) -> Verdict {
+        let identity = &login.identity;
         if let Some(claimed) = &ticket.claimed_sub {
             if identity.sub.as_deref().map(str::as_bytes) != Some(claimed.as_slice()) {
                 host.count(Counter::AlbIdentityMismatch);
@@ -383,8 +398,10 @@ impl Flow {
             Some(UserAnswer::Allowed(allowed)) => allowed.groups.as_slice(),
             _ => &[],
         };
-        let groups =
-            Groups::with_user_groups(&identity.groups, user_groups.iter().map(String::as_str));
+        let access_token = login.verified_access_token();
+        let access_groups = access_token.map_or(&[][..], |t| t.groups.as_slice());
+        let more_groups = access_groups.iter().chain(user_groups);
+        let groups = Groups::with_user_groups(&identity.groups, more_groups.map(String::as_str));
         if groups.dropped() > 0 {
             host.count(Counter::GroupsDropped);
             log::info!(
@@ -402,11 +419,17 @@ impl Flow {
                 user: Some(identity.username.clone()),
             };
         }
-        match decision.check(access, &Subject::new(&groups, &identity.payload)) {
+        let subject = Subject::new(&groups, &identity.payload);
+        let subject = match access_token {
+            Some(token) => subject.with_access_token(&token.scopes, &token.payload),
+            None => subject,
+        };
+        match decision.check(access, &subject) {
             Ok(()) => {
-                // Without user-service groups the union is the token's,
-                // whose header the identity already holds.
-                let groups = match user_groups.is_empty() {
+                // Without groups from the user service or the access token
+                // the union is the data token's, whose header the identity
+                // already holds.
+                let groups = match user_groups.is_empty() && access_groups.is_empty() {
                     true => None,
                     false => groups.header_value(),
                 }
@@ -416,22 +439,51 @@ impl Flow {
                         value,
                     ))
                 });
+                let access_headers = self.access_headers(&login, ticket);
                 Verdict::Allow {
-                    identity,
+                    login,
                     user,
                     groups,
+                    access_headers,
                     rule: decision.first_rule(),
                 }
             }
             Err(unmet) => {
                 log::debug!("alb-oidc: {:?} refused: {unmet}", identity.username);
+                // It might have held with the access token nobody could
+                // verify: the filter cannot decide.
+                let denial = match login.access {
+                    AccessTokenState::Unavailable => Denial::JwksUnavailable,
+                    _ => Denial::Forbidden,
+                };
                 Verdict::Deny {
-                    denial: Denial::Forbidden,
+                    denial,
                     rule: access.rule_id(unmet.rule).or(Some(decision.first_rule())),
                     user: Some(identity.username.clone()),
                 }
             }
         }
+    }
+
+    /// The access token's headers for a request that goes on: its scopes,
+    /// its `claim_headers`, and the token itself when it may go on.
+    fn access_headers(&self, login: &Login, ticket: &Ticket) -> Vec<Header> {
+        let Some(access) = &self.config.access_token else {
+            return Vec::new();
+        };
+        let mut headers = Vec::new();
+        if let Some(token) = login.verified_access_token() {
+            if let Some(scopes) = token.scopes_header_value() {
+                let name = self.config.headers.get(HeaderRole::Scopes).to_owned();
+                headers.push((name, scopes));
+            }
+            headers.extend(token.headers.iter().cloned());
+        }
+        // `strip_alb_headers` removed it for good.
+        if let (Some(raw), false) = (&ticket.forward_access_token, self.config.strip_alb_headers) {
+            headers.push((access.header.clone(), raw.clone()));
+        }
+        headers
     }
 
     /// The request ended (answered, or its client left): forget it.
@@ -443,6 +495,7 @@ impl Flow {
     /// when the call is not this flow's.
     pub fn answer_limit(&self, kind: CallKind, token: u32) -> Option<usize> {
         match kind {
+            CallKind::Http if self.jwks_calls.contains_key(&token) => Some(MAX_JWKS_ANSWER),
             CallKind::Http => self
                 .key_calls
                 .contains_key(&token)
@@ -464,16 +517,30 @@ impl Flow {
         host: &mut dyn Host,
     ) -> Vec<(u32, Verdict)> {
         let mut verdicts = match response {
-            CallResponse::Http { status, body } => match self.key_calls.remove(&token) {
-                Some(kid) => {
-                    let response = match status {
-                        None => KeyResponse::NoResponse,
-                        Some(status) => KeyResponse::Response { status, body },
-                    };
-                    self.key_answered(&kid, response, now, host)
+            CallResponse::Http { status, body } => {
+                let response = match status {
+                    None => KeyResponse::NoResponse,
+                    Some(status) => KeyResponse::Response { status, body },
+                };
+                match (
+                    self.key_calls.remove(&token),
+                    self.jwks_calls.remove(&token),
+                ) {
+                    (Some(kid), _) => self.key_answered(&kid, response, now, host),
+                    (None, Some(generation)) if generation == self.generation => {
+                        self.access_keys_answered(response, now, host)
+                    }
+                    (None, Some(_)) => {
+                        // Fetched under an older configuration, perhaps from
+                        // another key set: fetch again for whoever waits.
+                        if self.waiting.has_access_key_waiters() {
+                            self.queue.push(Call::AccessKeys);
+                        }
+                        Vec::new()
+                    }
+                    (None, None) => Vec::new(),
                 }
-                None => Vec::new(),
-            },
+            }
             CallResponse::Grpc { status, size, body } => match self.user_calls.remove(&token) {
                 Some(username) => {
                     let body = body.filter(|_| status == 0 && size <= MAX_USER_ANSWER);
@@ -536,7 +603,7 @@ impl Flow {
                 } else {
                     Counter::TokenCacheMiss
                 });
-                self.user_stage(ctx, identity, ticket, now, now, host)
+                self.access_stage(ctx, identity, ticket, now, now, host)
             }
             TokenStep::Denied(denial) => {
                 host.count(Counter::TokenCacheMiss);
@@ -611,7 +678,7 @@ impl Flow {
         host: &dyn Host,
     ) -> Verdict {
         match self.engine.finish_token(pending, key, host.verifier()) {
-            Ok(identity) => self.user_stage(ctx, identity, ticket, since, now, host),
+            Ok(identity) => self.access_stage(ctx, identity, ticket, since, now, host),
             Err(denial) => self.conclude(ctx, &ticket, Step::deny(denial), host),
         }
     }
@@ -621,39 +688,36 @@ impl Flow {
     fn user_stage(
         &mut self,
         ctx: u32,
-        identity: Rc<Identity>,
+        login: Login,
         ticket: Ticket,
         since: f64,
         now: f64,
         host: &dyn Host,
     ) -> Verdict {
         if self.config.user_service.is_none() {
-            let step = Step::Allow {
-                identity,
-                user: None,
-            };
+            let step = Step::Allow { login, user: None };
             return self.conclude(ctx, &ticket, step, host);
         }
         let step = match self
             .engine
-            .user_lookup(host.store(), &identity.username, now)
+            .user_lookup(host.store(), &login.identity.username, now)
         {
             UserStep::Answer(answer) => {
                 host.count(Counter::UserCacheHit);
-                user_step(host, identity, answer)
+                user_step(host, login, answer)
             }
-            UserStep::Unavailable => self.user_unavailable(host, identity),
+            UserStep::Unavailable => self.user_unavailable(host, login),
             UserStep::NeedCall { fetch } => {
-                let username = identity.username.clone();
+                let username = login.identity.username.clone();
                 if fetch {
                     self.queue.push(Call::User {
                         username,
-                        claims_json: identity.claims_json.clone(),
+                        claims_json: login.identity.claims_json.clone(),
                     });
                 } else if !self.engine.is_calling_user_here(&username) {
                     self.waiting.remote_users.insert(username);
                 }
-                self.waiting.wait_user(ctx, identity, ticket, since);
+                self.waiting.wait_user(ctx, login, ticket, since);
                 return Verdict::Wait;
             }
         };
@@ -687,17 +751,17 @@ impl Flow {
         host: &dyn Host,
     ) -> Vec<(u32, Verdict)> {
         let mut verdicts = Vec::new();
-        for (ctx, identity, ticket) in self.waiting.take_user_waiters(username) {
+        for (ctx, login, ticket) in self.waiting.take_user_waiters(username) {
             let step = match &answer {
-                Some(answer) => user_step(host, identity, answer.clone()),
-                None => self.user_unavailable(host, identity),
+                Some(answer) => user_step(host, login, answer.clone()),
+                None => self.user_unavailable(host, login),
             };
             verdicts.push((ctx, self.conclude(ctx, &ticket, step, host)));
         }
         verdicts
     }
 
-    fn user_unavailable(&self, host: &dyn Host, identity: Rc<Identity>) -> Step {
+    fn user_unavailable(&self, host: &dyn Host, login: Login) -> Step {
         let fail_open = self
             .config
             .user_service
@@ -707,12 +771,9 @@ impl Flow {
             host.count(Counter::UserFailOpen);
             log::warn!(
                 "alb-oidc: user service unavailable; failure_mode=allow, forwarding {:?} with claims-only identity",
-                identity.username
+                login.identity.username
             );
-            Step::Allow {
-                identity,
-                user: None,
-            }
+            Step::Allow { login, user: None }
         } else {
             Step::deny(Denial::UserServiceUnavailable)
         }
@@ -735,6 +796,9 @@ impl Flow {
                     Call::Key(kid) => {
                         self.key_calls.insert(token, kid);
                     }
+                    Call::AccessKeys => {
+                        self.jwks_calls.insert(token, self.generation);
+                    }
                     Call::User { username, .. } => {
                         self.user_calls.insert(token, username);
                     }
@@ -744,6 +808,10 @@ impl Flow {
                         Call::Key(kid) => log::error!(
                             "alb-oidc: cannot fetch key {kid:?}: dispatch to cluster {:?} failed ({status}); is the cluster defined?",
                             self.config.key_cluster
+                        ),
+                        Call::AccessKeys => log::error!(
+                            "alb-oidc: cannot fetch the IdP's key set: dispatch to cluster {:?} failed ({status}); is access_token.jwks_cluster defined?",
+                            self.config.access_token.as_ref().map(|a| a.jwks_cluster.as_str()).unwrap_or_default()
                         ),
                         Call::User { .. } => log::error!(
                             "alb-oidc: cannot call the user service: dispatch failed ({status}); is user_service.cluster defined?"
@@ -767,6 +835,7 @@ impl Flow {
                 host.count(Counter::KeyFetchFailed);
                 self.resolve_key(&kid, Err(Denial::KeyUnavailable), now, host)
             }
+            Call::AccessKeys => self.access_keys_not_dispatched(now, host),
             Call::User { username, .. } => {
                 self.engine
                     .user_call_not_dispatched(host.store(), &username, now);
@@ -778,7 +847,7 @@ impl Flow {
 
     /// Checks on calls other workers own (root context, from its tick).
     fn poll_remote(&mut self, now: f64, host: &dyn Host) -> Vec<(u32, Verdict)> {
-        let mut verdicts = Vec::new();
+        let mut verdicts = self.poll_access_keys(now, host);
         for kid in self.waiting.remote_keys.clone() {
             match self.engine.poll_key(host.store(), &kid, now) {
                 Poll::Resolved(outcome) => {
@@ -799,7 +868,11 @@ impl Flow {
                 Poll::Waiting => {}
                 Poll::MustFetch => {
                     self.waiting.remote_users.remove(&username);
-                    match self.waiting.claims_of_user_waiter(&username) {
+                    let claims = self
+                        .waiting
+                        .login_of_user_waiter(&username)
+                        .map(|login| login.identity.claims_json.clone());
+                    match claims {
                         Some(claims_json) => self.queue.push(Call::User {
                             username,
                             claims_json,
@@ -817,21 +890,21 @@ impl Flow {
     }
 }
 
-fn user_step(host: &dyn Host, identity: Rc<Identity>, answer: Rc<UserAnswer>) -> Step {
+fn user_step(host: &dyn Host, login: Login, answer: Rc<UserAnswer>) -> Step {
     match answer.as_ref() {
         UserAnswer::Allowed(_) => Step::Allow {
-            identity,
+            login,
             user: Some(answer),
         },
         UserAnswer::Refused(reason) => {
             host.count(Counter::UserRefused);
             log::debug!(
                 "alb-oidc: user {:?} refused by the user service: {reason}",
-                identity.username
+                login.identity.username
             );
             Step::Deny {
                 denial: Denial::UserRefused,
-                identity: Some(identity),
+                identity: Some(login.identity),
             }
         }
     }

@@ -21,26 +21,46 @@ pub struct RouteInputs {
 pub struct RequestView {
     /// `Some(Err)` for a non-UTF-8 or repeated token.
     pub token: Option<Result<String, ()>>,
+    /// The access token, read as the token is (when one is configured).
+    pub access_token: Option<Result<String, ()>>,
     /// Empty unless asked for.
     pub route: RouteInputs,
     /// The ALB's headers present, named as sent (any case, `_` for `-`),
-    /// with whether each is `x-amzn-oidc-identity`: whether they go is
-    /// decided once the flow knows if anyone verified the request.
-    pub alb_headers: Vec<(Vec<u8>, bool)>,
+    /// with which each is: whether they go is decided once the flow knows
+    /// if anyone verified the request.
+    pub alb_headers: Vec<(Vec<u8>, AlbHeader)>,
     /// The incoming `x-amzn-oidc-identity` (the first, as sent).
     pub claimed_sub: Option<Vec<u8>>,
 }
 
+/// Which of the ALB's headers a header is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlbHeader {
+    /// `x-amzn-oidc-identity`: replaced by the verified `sub`.
+    Identity,
+    /// The access token (`access_token.header`), when one is verified:
+    /// put back by the verdict when it may go on.
+    AccessToken,
+    Other,
+}
+
 impl RequestView {
-    /// Removes the ALB headers (all, or only `x-amzn-oidc-identity`).
-    pub fn remove_alb_headers(&self, headers: &mut dyn RequestHeaders, identity_only: bool) {
-        for (name, is_identity) in &self.alb_headers {
-            if *is_identity || !identity_only {
+    /// Removes the ALB headers of the given kinds.
+    pub fn remove_alb_headers(&self, headers: &mut dyn RequestHeaders, kinds: &[AlbHeader]) {
+        for (name, kind) in &self.alb_headers {
+            if kinds.contains(kind) {
                 headers.remove(name);
             }
         }
     }
 }
+
+/// Every kind of ALB header.
+pub const ALL_ALB_HEADERS: &[AlbHeader] = &[
+    AlbHeader::Identity,
+    AlbHeader::AccessToken,
+    AlbHeader::Other,
+];
 
 fn text(bytes: &[u8]) -> Result<String, ()> {
     String::from_utf8(bytes.to_vec()).map_err(|_| ())
@@ -49,6 +69,8 @@ fn text(bytes: &[u8]) -> Result<String, ()> {
 /// What to read and remove.
 pub struct Reading<'a> {
     pub token_header: &'a str,
+    /// `access_token.header`, when access tokens are verified.
+    pub access_header: Option<&'a str>,
     /// Read `:method`, `:authority` and `:path` (route rules are configured).
     pub route: bool,
     /// Removed at once (lower case).
@@ -66,11 +88,13 @@ pub fn read_and_strip(headers: &mut dyn RequestHeaders, reading: &Reading<'_>) -
     let Some(pairs) = listing.as_deref().and_then(header_map::parse_pairs) else {
         return read_one_by_one(headers, reading);
     };
-    let token = match header_map::value_of(&pairs, reading.token_header) {
+    let read = |name| match header_map::value_of(&pairs, name) {
         Value::Absent => None,
         Value::One(v) => Some(text(v)),
         Value::Repeated(_) => Some(Err(())),
     };
+    let token = read(reading.token_header);
+    let access_token = reading.access_header.and_then(read);
     let route = if reading.route {
         let first = |name| match header_map::value_of(&pairs, name) {
             Value::One(v) | Value::Repeated(v) => Some(v),
@@ -93,12 +117,12 @@ pub fn read_and_strip(headers: &mut dyn RequestHeaders, reading: &Reading<'_>) -
         let Some(alb) = reading.alb.iter().find(|m| header_map::folds_to(name, m)) else {
             continue;
         };
-        let is_identity = alb == ALB_IDENTITY_HEADER;
-        if is_identity && claimed_sub.is_none() {
+        let kind = alb_kind(alb, reading);
+        if kind == AlbHeader::Identity && claimed_sub.is_none() {
             claimed_sub = Some(value.to_vec());
         }
-        if !alb_headers.iter().any(|(n, _): &(Vec<u8>, bool)| n == name) {
-            alb_headers.push((name.to_vec(), is_identity));
+        if !alb_headers.iter().any(|(n, _)| n == name) {
+            alb_headers.push((name.to_vec(), kind));
         }
     }
     for name in header_map::names_to_strip(&pairs, reading.strip) {
@@ -106,9 +130,20 @@ pub fn read_and_strip(headers: &mut dyn RequestHeaders, reading: &Reading<'_>) -
     }
     RequestView {
         token,
+        access_token,
         route,
         alb_headers,
         claimed_sub,
+    }
+}
+
+fn alb_kind(name: &str, reading: &Reading<'_>) -> AlbHeader {
+    if name == ALB_IDENTITY_HEADER {
+        AlbHeader::Identity
+    } else if reading.access_header == Some(name) {
+        AlbHeader::AccessToken
+    } else {
+        AlbHeader::Other
     }
 }
 
@@ -129,11 +164,15 @@ fn read_one_by_one(headers: &mut dyn RequestHeaders, reading: &Reading<'_>) -> R
     };
     let view = RequestView {
         token: headers.value(reading.token_header).map(|v| text(&v)),
+        access_token: reading
+            .access_header
+            .and_then(|name| headers.value(name))
+            .map(|v| text(&v)),
         route,
         alb_headers: reading
             .alb
             .iter()
-            .map(|name| (name.as_bytes().to_vec(), name == ALB_IDENTITY_HEADER))
+            .map(|name| (name.as_bytes().to_vec(), alb_kind(name, reading)))
             .collect(),
         claimed_sub: headers.value(ALB_IDENTITY_HEADER),
     };

@@ -1,7 +1,9 @@
 //! Requests paused on a call: who waits for what, since when, and how long
 //! a wait may last before the sweep answers it.
 
+use super::access::Login;
 use super::Ticket;
+use crate::access_token::checker::PendingAccessToken;
 use crate::config::Config;
 use crate::denial::Denial;
 use crate::engine::PendingToken;
@@ -14,7 +16,14 @@ use std::time::Duration;
 /// sweep's deadline is their sum, so a stage added later extends it.
 pub enum Stage {
     Key(PendingToken),
-    User(Rc<Identity>),
+    AccessKeys(AccessKeysWait),
+    User(Login),
+}
+
+/// A request whose access token waits for the IdP's key set.
+pub struct AccessKeysWait {
+    pub identity: Rc<Identity>,
+    pub pending: Box<PendingAccessToken>,
 }
 
 struct Paused {
@@ -28,11 +37,12 @@ struct Paused {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StageKind {
     Key,
+    AccessKeys,
     User,
 }
 
 impl StageKind {
-    const ALL: [StageKind; 2] = [StageKind::Key, StageKind::User];
+    const ALL: [StageKind; 3] = [StageKind::Key, StageKind::AccessKeys, StageKind::User];
 
     /// The longest a stage can legitimately take: another worker's claim
     /// lapsing (its timeout plus the claim's one second of slack), then this
@@ -40,15 +50,23 @@ impl StageKind {
     fn budget_ms(self, config: &Config) -> u64 {
         let timeout_ms = match self {
             StageKind::Key => Some(config.key_fetch_timeout_ms),
+            StageKind::AccessKeys => config
+                .access_token
+                .as_ref()
+                .map(|a| a.jwks_fetch_timeout_ms),
             StageKind::User => config.user_service.as_ref().map(|u| u.timeout_ms),
         };
         timeout_ms.map_or(0, |t| 2 * t + CLAIM_SLACK_MS)
     }
 
-    /// What a request still waiting at its deadline is told.
+    /// What a request still waiting at its deadline is told. Fetches end
+    /// by their own timeouts well before it, so only a lost answer gets
+    /// here: the key set's stage answers 503 even when the access token is
+    /// not required.
     fn lapse(self) -> Denial {
         match self {
             StageKind::Key => Denial::KeyUnavailable,
+            StageKind::AccessKeys => Denial::JwksUnavailable,
             StageKind::User => Denial::UserServiceUnavailable,
         }
     }
@@ -58,6 +76,7 @@ impl Stage {
     fn kind(&self) -> StageKind {
         match self {
             Stage::Key(_) => StageKind::Key,
+            Stage::AccessKeys(_) => StageKind::AccessKeys,
             Stage::User(_) => StageKind::User,
         }
     }
@@ -82,9 +101,13 @@ pub struct Waiting {
     paused: HashMap<u32, Paused>,
     by_kid: HashMap<String, Vec<u32>>,
     by_user: HashMap<String, Vec<u32>>,
-    /// Kids and users another worker is fetching, polled from the tick.
+    /// The requests waiting for the IdP's key set.
+    by_access_keys: Vec<u32>,
+    /// Kids, users and the key set another worker is fetching, polled from
+    /// the tick.
     pub remote_keys: HashSet<String>,
     pub remote_users: HashSet<String>,
+    pub remote_access_keys: bool,
 }
 
 impl Waiting {
@@ -93,7 +116,7 @@ impl Waiting {
     }
 
     pub fn has_remote(&self) -> bool {
-        !self.remote_keys.is_empty() || !self.remote_users.is_empty()
+        !self.remote_keys.is_empty() || !self.remote_users.is_empty() || self.remote_access_keys
     }
 
     /// Pauses `ctx` on a key. `since` is the request's arrival.
@@ -105,12 +128,52 @@ impl Waiting {
         self.pause(ctx, Stage::Key(pending), ticket, since);
     }
 
-    pub fn wait_user(&mut self, ctx: u32, identity: Rc<Identity>, ticket: Ticket, since: f64) {
+    pub fn wait_user(&mut self, ctx: u32, login: Login, ticket: Ticket, since: f64) {
         self.by_user
-            .entry(identity.username.clone())
+            .entry(login.identity.username.clone())
             .or_default()
             .push(ctx);
-        self.pause(ctx, Stage::User(identity), ticket, since);
+        self.pause(ctx, Stage::User(login), ticket, since);
+    }
+
+    pub fn has_access_key_waiters(&self) -> bool {
+        !self.by_access_keys.is_empty()
+    }
+
+    pub fn wait_access_keys(&mut self, ctx: u32, wait: AccessKeysWait, ticket: Ticket, since: f64) {
+        self.by_access_keys.push(ctx);
+        self.pause(ctx, Stage::AccessKeys(wait), ticket, since);
+    }
+
+    /// The requests waiting for the key set, with their arrival.
+    pub fn take_access_key_waiters(&mut self) -> Vec<(u32, AccessKeysWait, Ticket, f64)> {
+        self.remote_access_keys = false;
+        let mut out = Vec::new();
+        for ctx in std::mem::take(&mut self.by_access_keys) {
+            if let Some(Paused {
+                stage: Stage::AccessKeys(wait),
+                ticket,
+                since,
+            }) = self.paused.remove(&ctx)
+            {
+                out.push((ctx, wait, ticket, since));
+            }
+        }
+        out
+    }
+
+    /// The kids the tokens waiting for the key set name.
+    pub fn access_kids(&self) -> Vec<&str> {
+        self.by_access_keys
+            .iter()
+            .filter_map(|ctx| match self.paused.get(ctx) {
+                Some(Paused {
+                    stage: Stage::AccessKeys(wait),
+                    ..
+                }) => Some(wait.pending.kid()),
+                _ => None,
+            })
+            .collect()
     }
 
     fn pause(&mut self, ctx: u32, stage: Stage, ticket: Ticket, since: f64) {
@@ -140,34 +203,34 @@ impl Waiting {
         out
     }
 
-    pub fn take_user_waiters(&mut self, username: &str) -> Vec<(u32, Rc<Identity>, Ticket)> {
+    pub fn take_user_waiters(&mut self, username: &str) -> Vec<(u32, Login, Ticket)> {
         self.remote_users.remove(username);
         let mut out = Vec::new();
         for ctx in self.by_user.remove(username).unwrap_or_default() {
             if let Some(Paused {
-                stage: Stage::User(identity),
+                stage: Stage::User(login),
                 ticket,
                 ..
             }) = self.paused.remove(&ctx)
             {
-                out.push((ctx, identity, ticket));
+                out.push((ctx, login, ticket));
             }
         }
         out
     }
 
-    /// The claims of any request still waiting on `username`, to call the
-    /// user service on their behalf.
-    pub fn claims_of_user_waiter(&self, username: &str) -> Option<String> {
+    /// A login still waiting on `username`, to call the user service on
+    /// its behalf.
+    pub fn login_of_user_waiter(&self, username: &str) -> Option<&Login> {
         self.by_user
             .get(username)
             .into_iter()
             .flatten()
             .find_map(|ctx| match self.paused.get(ctx) {
                 Some(Paused {
-                    stage: Stage::User(identity),
+                    stage: Stage::User(login),
                     ..
-                }) => Some(identity.claims_json.clone()),
+                }) => Some(login),
                 _ => None,
             })
     }
@@ -207,6 +270,10 @@ impl Waiting {
                 ctxs.retain(|c| paused.contains_key(c));
                 !ctxs.is_empty()
             });
+        }
+        self.by_access_keys.retain(|c| paused.contains_key(c));
+        if self.by_access_keys.is_empty() {
+            self.remote_access_keys = false;
         }
         let by_kid = &self.by_kid;
         self.remote_keys.retain(|k| by_kid.contains_key(k));

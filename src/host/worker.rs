@@ -4,6 +4,7 @@
 use super::metrics::HostMetrics;
 use super::store::HostStore;
 use super::verifier::{EnvoyForeignFunction, HostVerifier};
+use crate::access_token::AccessSignatureVerifier;
 use crate::denial::Denial;
 use crate::engine::SignatureVerifier;
 use crate::flow::host::Metrics;
@@ -79,6 +80,10 @@ impl Host for Services {
     }
 
     fn verifier(&self) -> &dyn SignatureVerifier {
+        &self.verifier
+    }
+
+    fn access_verifier(&self) -> &dyn AccessSignatureVerifier {
         &self.verifier
     }
 

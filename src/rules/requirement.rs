@@ -21,6 +21,13 @@ pub enum Condition {
     GroupsAll(Vec<String>),
     /// Every listed claim has one of its accepted values.
     Claims(Vec<ClaimValues>),
+    /// At least one of these scopes of the verified access token.
+    ScopesAny(Vec<String>),
+    /// Every one of these scopes of the verified access token.
+    ScopesAll(Vec<String>),
+    /// Every listed claim of the verified access token has one of its
+    /// accepted values (compared as `Claims` compares).
+    AccessClaims(Vec<ClaimValues>),
     /// At least one nested requirement holds.
     AnyOf(Vec<Requirement>),
 }
@@ -42,11 +49,34 @@ pub struct Subject<'s> {
     pub groups: &'s Groups<'s>,
     /// The verified token's payload.
     pub claims: &'s Map<String, Value>,
+    /// The verified access token's scopes (sorted, each once); empty
+    /// without one.
+    pub scopes: &'s [String],
+    /// The verified access token's payload, if there is one.
+    pub access_claims: Option<&'s Map<String, Value>>,
 }
 
 impl<'s> Subject<'s> {
     pub fn new(groups: &'s Groups<'s>, claims: &'s Map<String, Value>) -> Self {
-        Subject { groups, claims }
+        Subject {
+            groups,
+            claims,
+            scopes: &[],
+            access_claims: None,
+        }
+    }
+
+    /// What a verified access token adds: its scopes and its claims.
+    pub fn with_access_token(
+        self,
+        scopes: &'s [String],
+        access_claims: &'s Map<String, Value>,
+    ) -> Self {
+        Subject {
+            scopes,
+            access_claims: Some(access_claims),
+            ..self
+        }
     }
 }
 
@@ -77,6 +107,9 @@ impl Condition {
             Condition::GroupsAny(_) => "groups_any",
             Condition::GroupsAll(_) => "groups_all",
             Condition::Claims(_) => "claims",
+            Condition::ScopesAny(_) => "scopes_any",
+            Condition::ScopesAll(_) => "scopes_all",
+            Condition::AccessClaims(_) => "access_claims",
             Condition::AnyOf(_) => "any_of",
         }
     }
@@ -86,13 +119,12 @@ impl Condition {
             Condition::GroupsAny(groups) => groups.iter().any(|g| subject.groups.contains(g)),
             Condition::GroupsAll(groups) => groups.iter().all(|g| subject.groups.contains(g)),
             Condition::Claims(claims) => {
-                return match claims
-                    .iter()
-                    .find(|c| !c.holds(subject.claims.get(&c.claim)))
-                {
-                    Some(failed) => Err(format!("claims.{}", failed.claim)),
-                    None => Ok(()),
-                }
+                return claims_hold("claims", claims, Some(subject.claims))
+            }
+            Condition::ScopesAny(scopes) => scopes.iter().any(|s| has_scope(subject, s)),
+            Condition::ScopesAll(scopes) => scopes.iter().all(|s| has_scope(subject, s)),
+            Condition::AccessClaims(claims) => {
+                return claims_hold("access_claims", claims, subject.access_claims)
             }
             Condition::AnyOf(options) => options.iter().any(|r| r.check(subject).is_ok()),
         };
@@ -101,6 +133,29 @@ impl Condition {
         } else {
             Err(self.field().to_owned())
         }
+    }
+}
+
+fn has_scope(subject: &Subject<'_>, scope: &str) -> bool {
+    subject
+        .scopes
+        .binary_search_by(|s| s.as_str().cmp(scope))
+        .is_ok()
+}
+
+/// Every claim of `claims` holds in `payload` (none holds without one);
+/// `Err` names the first that does not, under `field`.
+fn claims_hold(
+    field: &str,
+    claims: &[ClaimValues],
+    payload: Option<&Map<String, Value>>,
+) -> Result<(), String> {
+    match claims
+        .iter()
+        .find(|c| !c.holds(payload.and_then(|p| p.get(&c.claim))))
+    {
+        Some(failed) => Err(format!("{field}.{}", failed.claim)),
+        None => Ok(()),
     }
 }
 
@@ -150,10 +205,7 @@ mod tests {
         let c = claims(payload);
         let user: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
         let g = Groups::collect(&c, &[], user.iter().map(String::as_str));
-        Requirement::new(vec![condition]).check(&Subject {
-            groups: &g,
-            claims: &c,
-        })
+        Requirement::new(vec![condition]).check(&Subject::new(&g, &c))
     }
 
     #[test]
@@ -215,10 +267,7 @@ mod tests {
         let c = claims(json!({"custom:tenant": "acme"}));
         let user = ["admin".to_owned()];
         let g = Groups::collect(&c, &[], user.iter().map(String::as_str));
-        let subject = Subject {
-            groups: &g,
-            claims: &c,
-        };
+        let subject = Subject::new(&g, &c);
         let both = Requirement::new(vec![
             Condition::GroupsAny(vec!["admin".into()]),
             tenant(&["globex"]),
@@ -229,5 +278,41 @@ mod tests {
             tenant(&["acme"]),
         ]);
         assert_eq!(both.check(&subject), Ok(()));
+    }
+
+    #[test]
+    fn scopes_and_access_claims_need_a_verified_access_token() {
+        let c = claims(json!({}));
+        let g = Groups::collect(&c, &[], []);
+        let access = claims(json!({"custom:tier": "gold", "scope": "ignored"}));
+        let scopes = vec!["orders.read".to_owned(), "orders.write".to_owned()];
+        let without = Subject::new(&g, &c);
+        let with = Subject::new(&g, &c).with_access_token(&scopes, &access);
+        let any = Requirement::new(vec![Condition::ScopesAny(vec![
+            "admin".into(),
+            "orders.write".into(),
+        ])]);
+        let all = Requirement::new(vec![Condition::ScopesAll(vec![
+            "orders.read".into(),
+            "orders.delete".into(),
+        ])]);
+        let tier = Requirement::new(vec![Condition::AccessClaims(vec![ClaimValues {
+            claim: "custom:tier".into(),
+            accepted: vec!["gold".into()],
+        }])]);
+        assert_eq!(any.check(&with), Ok(()));
+        assert_eq!(any.check(&without), Err("scopes_any".into()));
+        assert_eq!(all.check(&with), Err("scopes_all".into()));
+        assert_eq!(tier.check(&with), Ok(()));
+        assert_eq!(
+            tier.check(&without),
+            Err("access_claims.custom:tier".into())
+        );
+        // A data-token claim of the same name never stands in for it.
+        let data = claims(json!({"custom:tier": "gold"}));
+        assert_eq!(
+            tier.check(&Subject::new(&g, &data)),
+            Err("access_claims.custom:tier".into())
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! drive `Flow` through it.
 
 use crate::store::MemoryStore;
+use alb_oidc::access_token::{AccessSignatureVerifier, RustAccessVerifier};
 use alb_oidc::denial::Denial;
 use alb_oidc::engine::{RustVerifier, SignatureVerifier};
 use alb_oidc::flow::host::Metrics;
@@ -89,6 +90,10 @@ impl Host for FakeHost {
 
     fn verifier(&self) -> &dyn SignatureVerifier {
         &RustVerifier
+    }
+
+    fn access_verifier(&self) -> &dyn AccessSignatureVerifier {
+        &RustAccessVerifier
     }
 
     fn dispatch(&mut self, call: &CallRequest) -> Result<u32, DispatchFailed> {

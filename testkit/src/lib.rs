@@ -40,6 +40,8 @@ pub mod error;
 pub mod fake_host;
 pub mod fixtures;
 #[cfg(feature = "filter")]
+pub mod flow_worker;
+#[cfg(feature = "filter")]
 pub mod harness;
 #[cfg(feature = "filter")]
 pub mod hot_flow;

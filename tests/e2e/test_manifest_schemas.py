@@ -98,6 +98,8 @@ def test_istio_resources_match_istio_crds(node: str) -> None:
         [
             f"{rel(ISTIO / 'key-endpoint.yaml')} ServiceEntry/alb-public-keys",
             f"{rel(ISTIO / 'key-endpoint.yaml')} DestinationRule/alb-public-keys",
+            f"{rel(ISTIO / 'idp-endpoint.yaml')} ServiceEntry/idp-jwks",
+            f"{rel(ISTIO / 'idp-endpoint.yaml')} DestinationRule/idp-jwks",
             f"{rel(ISTIO / 'user-service.yaml')} DestinationRule/alb-oidc-user-service",
             f"{rel(WASM_PLUGIN)} WasmPlugin/alb-oidc",
             f"{rel(GATEWAY_API_PLUGIN)} WasmPlugin/alb-oidc",

@@ -281,3 +281,52 @@ fn its_headers_are_stripped_and_handled_as_the_albs() {
     assert!(kept.alb_header_names.contains(&"x-access-token".to_owned()));
     assert!(!kept.strip_names.contains(&"x-access-token".to_owned()));
 }
+
+/// Scopes and access-token claims come from a token bound to this app's
+/// client: without `client_ids` or `audiences`, another app client's
+/// token for the same user could bring broader scopes.
+#[test]
+fn rules_on_scopes_need_a_bound_access_token() {
+    let rule = |require: &str| {
+        format!(r#","rules":[{{"name":"r","paths":["/x"],"require":{{{require}}}}}]"#)
+    };
+    let base = format!(
+        r#"{{"region":"us-east-1","alb_arns":"{ARN}"{}}}"#,
+        rule(r#""scopes_any":["a"]"#)
+    );
+    let err = parse(base.as_bytes()).unwrap_err();
+    assert_eq!(err.field, "rules[0].require.scopes_any");
+    assert!(
+        err.message.contains("access_token block"),
+        "{}",
+        err.message
+    );
+    for require in [
+        r#""scopes_any":["a"]"#,
+        r#""scopes_all":["a"]"#,
+        r#""access_claims":{"custom:tier":["gold"]}"#,
+    ] {
+        let err = with_block(REQUIRED, &rule(require)).unwrap_err();
+        assert!(err.field.starts_with("rules[0].require."), "{}", err.field);
+        assert!(err.message.contains("client_ids"), "{}", err.message);
+        for bound in [r#","client_ids":["c"]"#, r#","audiences":["api"]"#] {
+            assert!(
+                with_block(&format!("{REQUIRED}{bound}"), &rule(require)).is_ok(),
+                "{require} {bound}"
+            );
+        }
+    }
+    let bound = format!(r#"{REQUIRED},"client_ids":["c"]"#);
+    for (require, field) in [
+        (r#""scopes_any":[]"#, "rules[0].require.scopes_any"),
+        (r#""scopes_all":["a b"]"#, "rules[0].require.scopes_all[0]"),
+        (r#""access_claims":{}"#, "rules[0].require.access_claims"),
+    ] {
+        assert_eq!(with_block(&bound, &rule(require)).unwrap_err().field, field);
+    }
+    // Groups from the access token alone make group rules possible.
+    let groups = rule(r#""groups_any":["admin"]"#);
+    assert!(with_block(REQUIRED, &groups).is_err());
+    let with_groups = format!(r#"{REQUIRED},"groups_claim":"cognito:groups""#);
+    assert!(with_block(&with_groups, &groups).is_ok());
+}
