@@ -522,7 +522,8 @@ def test_random_kid_flood_one_refetch_per_interval(
 def test_concurrent_first_requests_one_fetch(
     make_envoy: Any, jwks_server: JwksServer, minter: Minter, backend: str
 ) -> None:
-    s = start(make_envoy, jwks_server, backend, required=True, name="at-coalesce")
+    s = start(make_envoy, jwks_server, backend, required=True, name="at-coalesce",
+              block={"jwks_fetch_timeout_ms": 5000})  # fmt: skip
     jwks_server.set_delay(s.path, 1.0)  # keep the fetch in flight while requests pile up
     sub = new_sub()
     data = data_token(minter, sub)
