@@ -11,6 +11,8 @@ Modules:
 * ``admin``      - the admin endpoint: /ready, /stats counters, the Prometheus exposition
 * ``ecds``       - a file-based ECDS source (atomic updates) and Envoy's ECDS counters
 * ``keyserver``  - a stand-in for the ALB key endpoint, with fault modes and holds
+* ``jwksserver`` - a stand-in for an IdP's key set (JWKS) endpoint: a document per
+                   path, swapped for rotations, fetch counts, fault modes and holds
 * ``echo``       - an upstream that answers with the request it received
 * ``client``     - a raw HTTP/1.1 client that sends the path byte for byte
 * ``wait``       - ``wait_until`` (poll a condition with a bound) and ``free_port``

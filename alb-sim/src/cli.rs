@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use alb_oidc_testkit::token::DEFAULT_EXP_IN;
+use alb_sim::idp::{DEFAULT_ACCESS_TOKEN_EXP_IN, DEFAULT_JWKS_PATH};
 use clap::{Args, Parser, Subcommand};
 
 const DEFAULT_ISSUER: &str = "https://idp.alb-sim.local";
@@ -26,7 +27,13 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
-    /// Serve public keys like the ALB key endpoint: GET <prefix><kid> -> PEM.
+    /// Manage the IdP's RSA keys, which sign access tokens (same layout as `keys`).
+    IdpKeys {
+        #[command(subcommand)]
+        cmd: IdpKeysCmd,
+    },
+    /// Serve public keys like the ALB key endpoint: GET <prefix><kid> -> PEM,
+    /// and the IdP's key set (GET /idp/jwks.json).
     ServeKeys(ServeKeysArgs),
     /// Print signed tokens in the ALB's x-amzn-oidc-data format, one per line.
     Mint(MintArgs),
@@ -81,11 +88,63 @@ pub enum KeysCmd {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum IdpKeysCmd {
+    /// Generate RSA (2048-bit) keys with UUID v4 kids; the last one becomes
+    /// current. The others stay in the key set: a rotation.
+    Generate {
+        /// IdP key directory (created if missing), e.g. <keys dir>/idp.
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Do nothing when the directory already holds a key.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// List kids, marking the current one.
+    List {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print the current signing kid.
+    Current {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Make KID the current signing key (a running proxy picks it up).
+    Use {
+        #[arg(long)]
+        dir: PathBuf,
+        kid: String,
+    },
+    /// Remove KID from the key set (not the current key): the end of a rotation.
+    Remove {
+        #[arg(long)]
+        dir: PathBuf,
+        kid: String,
+    },
+    /// Print the key set (JWKS) as the key endpoint serves it.
+    Jwks {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct IdpOpts {
+    /// The IdP's key directory (default: <dir>/idp; one key is generated if it holds none).
+    #[arg(long)]
+    pub idp_dir: Option<PathBuf>,
+}
+
 #[derive(Args, Debug)]
 pub struct ServeKeysArgs {
     /// Key directory.
     #[arg(long)]
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub idp: IdpOpts,
     /// Address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub listen: String,
@@ -98,6 +157,9 @@ pub struct KeyServeOpts {
     /// Path prefix before the kid, e.g. /aws-elb-public-keys-prod-us-gov-west-1/ for GovCloud.
     #[arg(long, default_value = "/")]
     pub path_prefix: String,
+    /// Path of the IdP's key set (the filter's access_token.jwks_path).
+    #[arg(long, default_value = DEFAULT_JWKS_PATH)]
+    pub jwks_path: String,
     /// Do not log each request.
     #[arg(long)]
     pub quiet: bool,
@@ -166,6 +228,9 @@ pub struct ProxyOpts {
     /// (default: the first identity; `anonymous` for no token).
     #[arg(long)]
     pub default_user: Option<String>,
+    /// Access-token lifetime in seconds (a token is reused for half of it).
+    #[arg(long, default_value_t = DEFAULT_ACCESS_TOKEN_EXP_IN)]
+    pub access_token_exp_in: i64,
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +241,8 @@ pub struct ProxyArgs {
     /// Address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    #[command(flatten)]
+    pub idp: IdpOpts,
     #[command(flatten)]
     pub proxy: ProxyOpts,
     /// Do not log each request.
@@ -194,6 +261,8 @@ pub struct RunArgs {
     /// Address of the proxy.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub proxy_listen: String,
+    #[command(flatten)]
+    pub idp: IdpOpts,
     #[command(flatten)]
     pub proxy: ProxyOpts,
     #[command(flatten)]

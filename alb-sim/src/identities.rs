@@ -1,6 +1,8 @@
 //! Identities the proxy can log in as: a JSON object mapping a name to the
 //! userinfo claims the IdP would return (Cognito style: `email_verified` and
-//! custom attributes as strings).
+//! custom attributes as strings). A member `access_token` (an object) is no
+//! claim: it holds what the identity's access token says besides the login
+//! (`cognito:groups`, `scope`), as Cognito keeps groups and scopes there.
 
 use std::path::Path;
 
@@ -14,9 +16,20 @@ pub const ANONYMOUS: &str = "anonymous";
 /// The built-in set, identical to `alb-sim/identities.example.json`.
 pub const BUILTIN_JSON: &str = include_str!("../identities.example.json");
 
+/// The member of an identity that holds its access-token claims.
+pub const ACCESS_TOKEN_MEMBER: &str = "access_token";
+
+/// One identity: its userinfo claims and its access token's own claims.
+#[derive(Debug, Clone)]
+struct Identity {
+    name: String,
+    claims: Claims,
+    access: Claims,
+}
+
 /// Named claim sets, in file order.
 #[derive(Debug, Clone)]
-pub struct Identities(Vec<(String, Claims)>);
+pub struct Identities(Vec<Identity>);
 
 impl Identities {
     /// Parses an identities document: `{"name": {claims...}, ...}`.
@@ -37,7 +50,26 @@ impl Identities {
                 return Err(Error::Invalid("identities: empty name".into()));
             }
         }
-        Ok(Identities(entries.0))
+        let mut identities = Vec::with_capacity(entries.0.len());
+        for (name, mut claims) in entries.0 {
+            let access = match claims.remove(ACCESS_TOKEN_MEMBER) {
+                None => Claims::new(),
+                Some(value @ serde_json::Value::Object(_)) => {
+                    Claims::from_json(&value.to_string())?
+                }
+                Some(_) => {
+                    return Err(Error::Invalid(format!(
+                        "identities: {name}.{ACCESS_TOKEN_MEMBER} is not an object"
+                    )))
+                }
+            };
+            identities.push(Identity {
+                name,
+                claims,
+                access,
+            });
+        }
+        Ok(Identities(identities))
     }
 
     /// Reads an identities file.
@@ -61,17 +93,27 @@ impl Identities {
 
     /// The claims of `name`.
     pub fn get(&self, name: &str) -> Option<&Claims> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+        self.find(name).map(|i| &i.claims)
+    }
+
+    /// What the access token of `name` says besides the login (empty when
+    /// the identity has no `access_token` member).
+    pub fn access_claims(&self, name: &str) -> Option<&Claims> {
+        self.find(name).map(|i| &i.access)
+    }
+
+    fn find(&self, name: &str) -> Option<&Identity> {
+        self.0.iter().find(|i| i.name == name)
     }
 
     /// The names, in file order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(n, _)| n.as_str())
+        self.0.iter().map(|i| i.name.as_str())
     }
 
     /// The first identity's name (the default user when none is configured).
     pub fn first_name(&self) -> Option<&str> {
-        self.0.first().map(|(n, _)| n.as_str())
+        self.0.first().map(|i| i.name.as_str())
     }
 }
 
@@ -91,6 +133,12 @@ mod tests {
             alice.get("custom:groups"),
             Some(&Value::from("admin,staff"))
         );
+        assert_eq!(alice.get(ACCESS_TOKEN_MEMBER), None, "not a claim");
+        let access = ids.access_claims("alice").unwrap();
+        assert_eq!(
+            access.get("cognito:groups"),
+            Some(&serde_json::json!(["admin"]))
+        );
         let bob = ids.get("bob").unwrap();
         assert_eq!(bob.get("email_verified"), Some(&Value::from("false")));
         assert!(ids.get("carol").unwrap().get("sub").is_some());
@@ -104,5 +152,6 @@ mod tests {
         assert!(Identities::from_json(r#"{"a":{},"a":{}}"#).is_err());
         assert!(Identities::from_json(r#"{"a":1}"#).is_err());
         assert!(Identities::from_json(r#"{"a":{"sub":"1","sub":"2"}}"#).is_err());
+        assert!(Identities::from_json(r#"{"a":{"access_token":"x"}}"#).is_err());
     }
 }

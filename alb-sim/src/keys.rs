@@ -192,7 +192,7 @@ impl KeyDir {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -206,7 +206,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes through a temporary file and a rename so readers never see a partial file.
-fn write_atomic(path: &Path, content: &[u8], private: bool) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, content: &[u8], private: bool) -> Result<()> {
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -1,5 +1,8 @@
 //! The public key endpoint, served like `https://public-keys.auth.elb.<region>.amazonaws.com/<kid>`:
 //! `GET <prefix><kid>` -> 200 with the PEM SubjectPublicKeyInfo, 404 otherwise.
+//! With an IdP ([`KeyServer::with_jwks`]) it also serves the IdP's key set
+//! at one path (`GET /idp/jwks.json` -> 200, JSON), as Cognito serves
+//! `/<pool>/.well-known/jwks.json`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,10 +16,13 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
+use crate::idp::IdpKeyDir;
 use crate::keys::{is_valid_kid, KeyDir};
 
 /// Content type of a key response (the ALB's endpoint serves the PEM as a binary object).
 pub const KEY_CONTENT_TYPE: &str = "application/octet-stream";
+/// Content type of the key set.
+pub const JWKS_CONTENT_TYPE: &str = "application/json";
 
 /// Normalizes a path prefix to start and end with `/` (`""` -> `/`).
 pub fn normalize_prefix(prefix: &str) -> String {
@@ -34,6 +40,7 @@ pub struct KeyServer {
     keys: KeyDir,
     prefix: String,
     quiet: bool,
+    jwks: Option<(String, IdpKeyDir)>,
 }
 
 impl KeyServer {
@@ -45,7 +52,39 @@ impl KeyServer {
             keys,
             prefix: normalize_prefix(prefix),
             quiet,
+            jwks: None,
         }
+    }
+
+    /// Also serves the key set of `idp` at exactly `path` (which takes
+    /// precedence over a kid of the same spelling: kids have no `/` or `.`).
+    pub fn with_jwks(mut self, idp: IdpKeyDir, path: &str) -> Self {
+        self.jwks = Some((path.to_owned(), idp));
+        self
+    }
+
+    /// The key set's path, when there is an IdP.
+    pub fn jwks_path(&self) -> Option<&str> {
+        self.jwks.as_ref().map(|(path, _)| path.as_str())
+    }
+
+    /// The key set answer for `path`, or `None` when `path` is not the key
+    /// set's: status and, for 200, the JSON document.
+    pub fn answer_jwks(&self, method: &Method, path: &str) -> Option<(StatusCode, Option<String>)> {
+        let (jwks_path, idp) = self.jwks.as_ref()?;
+        if path != jwks_path {
+            return None;
+        }
+        if method != Method::GET && method != Method::HEAD {
+            return Some((StatusCode::METHOD_NOT_ALLOWED, None));
+        }
+        Some(match idp.jwks() {
+            Ok(doc) => (StatusCode::OK, Some(doc)),
+            Err(e) => {
+                eprintln!("alb-sim keys: reading the IdP keys: {e}");
+                (StatusCode::INTERNAL_SERVER_ERROR, None)
+            }
+        })
     }
 
     /// The normalized path prefix.
@@ -80,6 +119,17 @@ impl KeyServer {
     }
 
     fn handle(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Some((status, doc)) = self.answer_jwks(req.method(), req.uri().path()) {
+            if !self.quiet {
+                eprintln!(
+                    "alb-sim keys: {} {} -> {}",
+                    req.method(),
+                    req.uri().path(),
+                    status.as_u16()
+                );
+            }
+            return respond(status, doc, JWKS_CONTENT_TYPE);
+        }
         let (status, pem, kid) = self.answer(req.method(), req.uri().path());
         if !self.quiet {
             eprintln!(
@@ -89,27 +139,7 @@ impl KeyServer {
                 status.as_u16()
             );
         }
-        let body = match &pem {
-            Some(pem) => Bytes::from(pem.clone()),
-            None => Bytes::from(format!(
-                "{}\n",
-                status.canonical_reason().unwrap_or("error")
-            )),
-        };
-        let mut resp = Response::new(Full::new(body));
-        *resp.status_mut() = status;
-        let content_type = if pem.is_some() {
-            KEY_CONTENT_TYPE
-        } else {
-            "text/plain; charset=utf-8"
-        };
-        resp.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            resp.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        }
-        resp
+        respond(status, pem, KEY_CONTENT_TYPE)
     }
 
     /// Serves on `listener` until `shutdown` completes.
@@ -129,6 +159,33 @@ impl KeyServer {
         )
         .await;
     }
+}
+
+/// `body` as `content_type`, or for no body the status's reason as text.
+fn respond(
+    status: StatusCode,
+    body: Option<String>,
+    content_type: &'static str,
+) -> Response<Full<Bytes>> {
+    let (body, content_type) = match body {
+        Some(body) => (Bytes::from(body), content_type),
+        None => (
+            Bytes::from(format!(
+                "{}\n",
+                status.canonical_reason().unwrap_or("error")
+            )),
+            "text/plain; charset=utf-8",
+        ),
+    };
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    resp
 }
 
 fn truncate(s: &str, max: usize) -> &str {

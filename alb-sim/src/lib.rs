@@ -7,13 +7,16 @@
 //!   base64url segments, raw `r || s` signature) is the test kit's
 //!   (`alb_oidc_testkit::token`), shared with the filter's tests; `alb-sim
 //!   mint-batch` serves it to other languages' tests;
-//! - [`keyserver`]: the public key endpoint (`GET /<kid>` -> PEM);
+//! - [`keyserver`]: the public key endpoint (`GET /<kid>` -> PEM) and the
+//!   IdP's key set (`GET /idp/jwks.json`);
+//! - [`idp`]: the IdP: RSA keys, their key set, Cognito-style access tokens;
 //! - [`proxy`]: a reverse proxy injecting freshly minted tokens;
 //! - [`login`]: the browser login in front of it (sign-in page, session cookie, logout);
 //! - [`identities`]: named claim sets for the proxy and `mint --user`.
 
 pub mod error;
 pub mod identities;
+pub mod idp;
 pub mod keys;
 pub mod keyserver;
 pub mod login;

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use alb_oidc_testkit::token::{self, Claims, HeaderFields};
 use alb_sim::identities::{Identities, ANONYMOUS};
+use alb_sim::idp::IdpKeyDir;
 use alb_sim::keys::KeyDir;
 use alb_sim::keyserver::KeyServer;
 use alb_sim::proxy::{Proxy, ProxyConfig};
@@ -20,7 +21,8 @@ mod cli;
 #[cfg(feature = "check-config")]
 use cli::CheckConfigArgs;
 use cli::{
-    Cli, Cmd, KeyServeOpts, KeysCmd, MintArgs, ProxyArgs, ProxyOpts, RunArgs, ServeKeysArgs,
+    Cli, Cmd, IdpKeysCmd, IdpOpts, KeyServeOpts, KeysCmd, MintArgs, ProxyArgs, ProxyOpts, RunArgs,
+    ServeKeysArgs,
 };
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
 fn dispatch(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Keys { cmd } => keys_cmd(cmd),
+        Cmd::IdpKeys { cmd } => idp_keys_cmd(cmd),
         Cmd::Mint(args) => mint_cmd(args),
         Cmd::MintBatch => mint_batch_cmd(),
         Cmd::ServeKeys(args) => block_on(serve_keys_cmd(args)),
@@ -125,6 +128,65 @@ fn keys_cmd(cmd: KeysCmd) -> Result<()> {
         }
     }
     out.flush().map_err(w)
+}
+
+fn idp_keys_cmd(cmd: IdpKeysCmd) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let w = |e| Error::io("writing to stdout", e);
+    match cmd {
+        IdpKeysCmd::Generate {
+            dir,
+            count,
+            if_missing,
+        } => {
+            let keys = IdpKeyDir::new(&dir);
+            if if_missing && !keys.list()?.is_empty() {
+                eprintln!(
+                    "alb-sim: {} already holds IdP keys; nothing generated",
+                    dir.display()
+                );
+                return Ok(());
+            }
+            for kid in keys.generate(count)? {
+                writeln!(out, "{kid}").map_err(w)?;
+            }
+        }
+        IdpKeysCmd::List { dir } => {
+            let keys = IdpKeyDir::new(&dir);
+            let current = keys.current()?;
+            for kid in keys.list()? {
+                let mark = if current.as_deref() == Some(kid.as_str()) {
+                    " current"
+                } else {
+                    ""
+                };
+                writeln!(out, "{kid}{mark}").map_err(w)?;
+            }
+        }
+        IdpKeysCmd::Current { dir } => {
+            let kid = IdpKeyDir::new(&dir)
+                .current()?
+                .ok_or_else(|| Error::Invalid(format!("no IdP keys in {}", dir.display())))?;
+            writeln!(out, "{kid}").map_err(w)?;
+        }
+        IdpKeysCmd::Use { dir, kid } => IdpKeyDir::new(&dir).set_current(&kid)?,
+        IdpKeysCmd::Remove { dir, kid } => IdpKeyDir::new(&dir).remove(&kid)?,
+        IdpKeysCmd::Jwks { dir } => writeln!(out, "{}", IdpKeyDir::new(&dir).jwks()?).map_err(w)?,
+    }
+    out.flush().map_err(w)
+}
+
+/// The IdP key directory of `dir` (`--idp-dir`, else `<dir>/idp`), with a
+/// key generated when it holds none, so the proxy always has one to sign with.
+fn idp_dir(dir: &Path, opts: &IdpOpts) -> Result<IdpKeyDir> {
+    let idp = IdpKeyDir::new(opts.idp_dir.clone().unwrap_or_else(|| dir.join("idp")));
+    if let Some(kid) = idp.generate_if_missing()? {
+        eprintln!(
+            "alb-sim: generated IdP key {kid} in {}",
+            idp.path().display()
+        );
+    }
+    Ok(idp)
 }
 
 /// Parses `key=value` (string) or `key:=json`.
@@ -296,12 +358,23 @@ async fn received(sig: Option<&mut tokio::signal::unix::Signal>) {
     }
 }
 
-fn key_server(dir: &Path, opts: &KeyServeOpts) -> KeyServer {
-    KeyServer::new(KeyDir::new(dir), &opts.path_prefix, opts.quiet)
+fn key_server(dir: &Path, idp: IdpKeyDir, opts: &KeyServeOpts) -> KeyServer {
+    KeyServer::new(KeyDir::new(dir), &opts.path_prefix, opts.quiet).with_jwks(idp, &opts.jwks_path)
+}
+
+fn jwks_banner(local: SocketAddr, server: &KeyServer, idp: &Path) {
+    if let Some(path) = server.jwks_path() {
+        eprintln!(
+            "alb-sim: serving the IdP key set from {} at http://{local}{path}",
+            idp.display()
+        );
+    }
 }
 
 async fn serve_keys_cmd(args: ServeKeysArgs) -> Result<()> {
-    let server = key_server(&args.dir, &args.keys);
+    let idp = idp_dir(&args.dir, &args.idp)?;
+    let idp_path = idp.path().to_owned();
+    let server = key_server(&args.dir, idp, &args.keys);
     let shutdown = shutdown_signal();
     let (listener, local) = bind(&args.listen, "serve-keys").await?;
     eprintln!(
@@ -309,11 +382,12 @@ async fn serve_keys_cmd(args: ServeKeysArgs) -> Result<()> {
         args.dir.display(),
         server.prefix()
     );
+    jwks_banner(local, &server, &idp_path);
     server.serve(listener, shutdown).await;
     Ok(())
 }
 
-fn build_proxy(dir: &Path, opts: ProxyOpts, quiet: bool) -> Result<Proxy> {
+fn build_proxy(dir: &Path, idp: IdpKeyDir, opts: ProxyOpts, quiet: bool) -> Result<Proxy> {
     let identities = Identities::load_or_builtin(opts.identities.as_deref())?;
     let default_user = match opts.default_user {
         Some(user) => user,
@@ -327,6 +401,8 @@ fn build_proxy(dir: &Path, opts: ProxyOpts, quiet: bool) -> Result<Proxy> {
         issuer: opts.token.issuer,
         client: opts.token.client,
         exp_in: opts.token.exp_in,
+        idp,
+        access_token_exp_in: opts.access_token_exp_in,
         identities,
         default_user,
         quiet,
@@ -341,7 +417,8 @@ fn proxy_banner(local: SocketAddr, upstream: &str) {
 
 async fn proxy_cmd(args: ProxyArgs) -> Result<()> {
     let upstream = args.proxy.upstream.clone();
-    let proxy = build_proxy(&args.dir, args.proxy, args.quiet)?;
+    let idp = idp_dir(&args.dir, &args.idp)?;
+    let proxy = build_proxy(&args.dir, idp, args.proxy, args.quiet)?;
     let shutdown = shutdown_signal();
     let (listener, local) = bind(&args.listen, "proxy").await?;
     proxy_banner(local, &upstream);
@@ -355,8 +432,10 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
         eprintln!("alb-sim: generated key {kid} in {}", args.dir.display());
     }
     let upstream = args.proxy.upstream.clone();
-    let proxy = build_proxy(&args.dir, args.proxy, args.keys.quiet)?;
-    let server = key_server(&args.dir, &args.keys);
+    let idp = idp_dir(&args.dir, &args.idp)?;
+    let idp_path = idp.path().to_owned();
+    let proxy = build_proxy(&args.dir, idp.clone(), args.proxy, args.keys.quiet)?;
+    let server = key_server(&args.dir, idp, &args.keys);
     let shutdown = shutdown_signal();
     let (keys_listener, keys_local) = bind(&args.keys_listen, "keys").await?;
     let (proxy_listener, proxy_local) = bind(&args.proxy_listen, "proxy").await?;
@@ -365,6 +444,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
         args.dir.display(),
         server.prefix()
     );
+    jwks_banner(keys_local, &server, &idp_path);
     proxy_banner(proxy_local, &upstream);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -3,6 +3,11 @@
 //! `x-amzn-oidc-data` plus `x-amzn-oidc-identity` and `x-amzn-oidc-accesstoken`,
 //! and forwards the request to the upstream (Envoy).
 //!
+//! The access token is the IdP's ([`crate::idp`]): RS256, bound to the
+//! data token's `sub`, minted once per identity and forwarded unchanged for
+//! half its lifetime, as the ALB forwards the token it received at login
+//! (a new one after a key rotation, when the old key may be gone).
+//!
 //! Who a request is (see README.md, "Who a request is"):
 //! 1. the `x-alb-sim-user` header, which only the stand-in reads and always
 //!    removes (curl); `anonymous` forwards with no `x-amzn-oidc-*` headers (the
@@ -14,6 +19,7 @@
 //!    sign-in page, as the ALB sends it to the identity provider;
 //! 4. else the default identity (`--default-user`): plain curl works as is.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,6 +40,7 @@ use tokio::net::TcpListener;
 
 use crate::error::{Error, Result};
 use crate::identities::{Identities, ANONYMOUS};
+use crate::idp::{mint_access_token, AccessTokenFields, IdpKeyDir};
 use crate::keys::KeyDir;
 use crate::login::{self, Sessions};
 use alb_oidc_testkit::keys::KeyPair;
@@ -84,6 +91,10 @@ pub struct ProxyConfig {
     pub client: String,
     /// Token lifetime in seconds (the ALB uses 120).
     pub exp_in: i64,
+    /// The IdP's keys, which sign the access tokens.
+    pub idp: IdpKeyDir,
+    /// Access-token lifetime in seconds (Cognito's default is an hour).
+    pub access_token_exp_in: i64,
     /// Identities selectable with `x-alb-sim-user`.
     pub identities: Identities,
     /// Identity when the request has no `x-alb-sim-user` header (may be `anonymous`).
@@ -99,7 +110,16 @@ pub struct Proxy {
     upstream_authority: hyper::http::uri::Authority,
     client: Client<HttpConnector, Incoming>,
     key: Mutex<Option<KeyPair>>,
+    access_tokens: Mutex<HashMap<String, AccessToken>>,
     sessions: Sessions,
+}
+
+/// An access token handed out for one identity.
+#[derive(Debug, Clone)]
+struct AccessToken {
+    kid: String,
+    token: String,
+    exp: i64,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -144,6 +164,7 @@ impl Proxy {
         }
         // Fail at start-up, not on the first request, when there is no usable key.
         let key = config.keys.signing_key(config.kid.as_deref())?;
+        config.idp.signing_key()?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
@@ -153,6 +174,7 @@ impl Proxy {
             upstream_authority,
             client,
             key: Mutex::new(Some(key)),
+            access_tokens: Mutex::new(HashMap::new()),
             sessions: Sessions::default(),
         })
     }
@@ -187,6 +209,37 @@ impl Proxy {
             exp: now_unix().saturating_add(self.config.exp_in),
         };
         Ok(mint(claims, &header, &pair.key)?)
+    }
+
+    /// The access token of `user`: the one handed out before while it has
+    /// at least half its lifetime left and its key is still the IdP's
+    /// current key, else a new one.
+    fn access_token_for(&self, user: &str, claims: &Claims) -> Result<String> {
+        let key = self.config.idp.signing_key()?;
+        let mut tokens = self.access_tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = tokens.get(user) {
+            let left = held.exp.saturating_sub(now_unix());
+            if held.kid == key.kid && left >= self.config.access_token_exp_in / 2 {
+                return Ok(held.token.clone());
+            }
+        }
+        let empty = Claims::new();
+        let access = self.config.identities.access_claims(user).unwrap_or(&empty);
+        let fields = AccessTokenFields {
+            issuer: self.config.issuer.clone(),
+            client_id: self.config.client.clone(),
+            exp_in: self.config.access_token_exp_in,
+        };
+        let (token, exp) = mint_access_token(&key, claims, access, &fields)?;
+        tokens.insert(
+            user.to_owned(),
+            AccessToken {
+                kid: key.kid,
+                token: token.clone(),
+                exp,
+            },
+        );
+        Ok(token)
     }
 
     /// Handles one request.
@@ -274,7 +327,10 @@ impl Proxy {
                     text(StatusCode::BAD_REQUEST, msg),
                 );
             };
-            if let Err(e) = add_oidc_headers(req.headers_mut(), claims, self.mint_for(claims)) {
+            let tokens = self
+                .mint_for(claims)
+                .and_then(|data| Ok((data, self.access_token_for(&user, claims)?)));
+            if let Err(e) = add_oidc_headers(req.headers_mut(), claims, tokens) {
                 eprintln!("alb-sim proxy: cannot mint a token for {user}: {e}");
                 let msg = format!("alb-sim: cannot mint a token for {user:?}: {e}\n");
                 return self.log(
@@ -448,8 +504,13 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn add_oidc_headers(headers: &mut HeaderMap, claims: &Claims, token: Result<String>) -> Result<()> {
-    let token = token?;
+/// The ALB's three headers: `tokens` is the data token and the access token.
+fn add_oidc_headers(
+    headers: &mut HeaderMap,
+    claims: &Claims,
+    tokens: Result<(String, String)>,
+) -> Result<()> {
+    let (token, access) = tokens?;
     let header_value = |s: &str, what: &str| {
         HeaderValue::from_str(s)
             .map_err(|e| Error::Invalid(format!("{what} is not a valid header value: {e}")))
@@ -465,7 +526,6 @@ fn add_oidc_headers(headers: &mut HeaderMap, claims: &Claims, token: Result<Stri
             .map_err(|e| Error::Invalid(format!("sub is not a valid header value: {e}")))?;
         headers.insert(IDENTITY_HEADER, value);
     }
-    let access = format!("alb-sim-access-token.{}", uuid::Uuid::new_v4().simple());
     headers.insert(
         ACCESS_TOKEN_HEADER,
         header_value(&access, ACCESS_TOKEN_HEADER)?,

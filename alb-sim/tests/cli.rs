@@ -415,3 +415,30 @@ fn mint_batch_answers_while_the_caller_waits() {
     assert!(child.wait().unwrap().success());
     reader.join().unwrap();
 }
+
+#[test]
+fn idp_keys_rotate() {
+    let dir = TempDir::new();
+    let first = stdout_lines(&alb_sim(&["idp-keys", "generate", "--dir", dir.s()]));
+    assert_eq!(first.len(), 1);
+    let second = stdout_lines(&alb_sim(&["idp-keys", "generate", "--dir", dir.s()]));
+    let mut listed = stdout_lines(&alb_sim(&["idp-keys", "list", "--dir", dir.s()]));
+    listed.sort();
+    let mut want = vec![first[0].clone(), format!("{} current", second[0])];
+    want.sort();
+    assert_eq!(listed, want);
+    let jwks: Value =
+        serde_json::from_slice(&alb_sim(&["idp-keys", "jwks", "--dir", dir.s()]).stdout).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(jwks["keys"][0]["alg"], json!("RS256"));
+    alb_sim(&["idp-keys", "remove", "--dir", dir.s(), &first[0]]);
+    assert_eq!(
+        stdout_lines(&alb_sim(&["idp-keys", "current", "--dir", dir.s()])),
+        second
+    );
+    let refused = Command::new(BIN)
+        .args(["idp-keys", "remove", "--dir", dir.s(), &second[0]])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "the current key was removed");
+}

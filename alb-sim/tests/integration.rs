@@ -21,9 +21,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+use alb_oidc_testkit::idp::{IdpKey, RsaFixture};
 use alb_oidc_testkit::keys::verifying_key_from_pem;
 use alb_oidc_testkit::token::{mint, now_unix, Claims, HeaderFields};
 use alb_sim::identities::Identities;
+use alb_sim::idp::{IdpKeyDir, DEFAULT_JWKS_PATH};
 use alb_sim::keys::KeyDir;
 use alb_sim::keyserver::KeyServer;
 use alb_sim::proxy::{Proxy, ProxyConfig};
@@ -56,11 +58,23 @@ async fn start_key_server(dir: &std::path::Path, prefix: &str) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
-    let server = KeyServer::new(KeyDir::new(dir), prefix, true);
+    let server =
+        KeyServer::new(KeyDir::new(dir), prefix, true).with_jwks(idp_keys(dir), DEFAULT_JWKS_PATH);
     tokio::spawn(server.serve(listener, async {
         let _ = rx.await;
     }));
     Running { addr, _stop: tx }
+}
+
+/// The IdP key directory of `dir`, holding fixed key A (generating RSA keys
+/// takes seconds in test builds) unless it holds keys already.
+fn idp_keys(dir: &std::path::Path) -> IdpKeyDir {
+    let idp = IdpKeyDir::new(dir.join("idp"));
+    if idp.list().unwrap().is_empty() {
+        idp.add(&IdpKey::rsa(RsaFixture::A, "idp-a").unwrap())
+            .unwrap();
+    }
+    idp
 }
 
 struct RawResponse {
@@ -346,6 +360,8 @@ async fn start_proxy(dir: &std::path::Path, upstream: SocketAddr, default_user: 
         issuer: ISSUER.into(),
         client: CLIENT.into(),
         exp_in: 120,
+        idp: idp_keys(dir),
+        access_token_exp_in: 3600,
         identities: Identities::builtin().unwrap(),
         default_user: default_user.into(),
         quiet: true,
@@ -419,6 +435,39 @@ async fn verify_forwarded(keys: SocketAddr, token: &str) -> Value {
     payload
 }
 
+/// Checks an access token the proxy forwarded against the key set served
+/// at the JWKS path (PKCS#1 v1.5 signatures are deterministic: the
+/// directory's key must give exactly this one) and returns its payload.
+async fn verify_access_token(keys: SocketAddr, dir: &std::path::Path, token: &str) -> Value {
+    let segments: Vec<&str> = token.split('.').collect();
+    assert_eq!(segments.len(), 3, "{token}");
+    assert!(!token.contains('='), "IdPs do not pad: {token}");
+    let decode = |s: &str| -> Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let header = decode(segments[0]);
+    assert_eq!(header["alg"], json!("RS256"));
+    let kid = header["kid"].as_str().unwrap();
+    let served = get(keys, DEFAULT_JWKS_PATH).await;
+    assert_eq!(served.status, 200);
+    assert_eq!(served.header("content-type"), Some("application/json"));
+    let jwks: Value = serde_json::from_slice(&served.body).unwrap();
+    let key = IdpKeyDir::new(dir.join("idp")).load(kid).unwrap().unwrap();
+    let mut jwk = key.jwk();
+    jwk["alg"] = json!("RS256");
+    assert!(jwks["keys"].as_array().unwrap().contains(&jwk), "{jwks}");
+    let signed = token.rsplit_once('.').unwrap().0;
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(key.sign("RS256", signed.as_bytes()).unwrap());
+    assert_eq!(segments[2], sig);
+    let payload = decode(segments[1]);
+    assert!(payload["exp"].as_i64().unwrap() > now_unix() + 3000);
+    payload
+}
+
 #[tokio::test]
 async fn proxy_injects_strips_switches_and_forwards() {
     let tmp = TempDir::new();
@@ -453,8 +502,13 @@ async fn proxy_injects_strips_switches_and_forwards() {
     let payload = verify_forwarded(key_server.addr, &token).await;
     assert_eq!(payload["sub"], sub("alice"));
     assert_eq!(json!(echoed.one("x-amzn-oidc-identity")), sub("alice"));
-    let access = echoed.one("x-amzn-oidc-accesstoken");
-    assert!(!access.is_empty() && access != "stolen");
+    let access = echoed.one("x-amzn-oidc-accesstoken").to_owned();
+    let access_payload = verify_access_token(key_server.addr, &tmp.0, &access).await;
+    assert_eq!(access_payload["sub"], sub("alice"));
+    assert_eq!(access_payload["cognito:groups"], json!(["admin"]));
+    assert_eq!(access_payload["client_id"], json!(CLIENT));
+    assert_eq!(access_payload["iss"], json!(ISSUER));
+    assert_eq!(access_payload["token_use"], json!("access"));
     assert_eq!(echoed.one("x-forwarded-for"), "127.0.0.1");
     assert_eq!(echoed.one("x-forwarded-proto"), "http");
 
@@ -472,7 +526,7 @@ async fn proxy_injects_strips_switches_and_forwards() {
     assert_eq!(payload["email_verified"], json!("false"));
     assert_eq!(json!(echoed.one("x-amzn-oidc-identity")), sub("bob"));
 
-    // A fresh token per request.
+    // A fresh data token per request; the access token of the login is kept.
     let resp2 = raw_request(
         proxy.addr,
         "GET /whoami HTTP/1.1\r\nHost: demo.local\r\nX-Alb-Sim-User: bob",
@@ -483,6 +537,15 @@ async fn proxy_injects_strips_switches_and_forwards() {
         Echoed::from(&resp2).one("x-amzn-oidc-data"),
         echoed.one("x-amzn-oidc-data")
     );
+    let bob_access = echoed.one("x-amzn-oidc-accesstoken");
+    assert_eq!(
+        Echoed::from(&resp2).one("x-amzn-oidc-accesstoken"),
+        bob_access
+    );
+    let bob_payload = verify_access_token(key_server.addr, &tmp.0, bob_access).await;
+    assert_eq!(bob_payload["sub"], sub("bob"));
+    assert_eq!(bob_payload["scope"], json!("openid orders:read"));
+    assert_eq!(bob_payload.get("cognito:groups"), None);
 
     // Anonymous: no oidc headers at all, even forged ones.
     let resp = raw_request(
@@ -520,6 +583,27 @@ async fn proxy_injects_strips_switches_and_forwards() {
     let header: Value = serde_json::from_str(&header_json).unwrap();
     assert_eq!(header["kid"], json!(new_kid));
     verify_forwarded(key_server.addr, &token).await;
+
+    // IdP key rotation: a new access token, signed with the new key, which
+    // the key set serves next to the old one.
+    let idp = IdpKeyDir::new(tmp.0.join("idp"));
+    idp.add(&IdpKey::rsa(RsaFixture::B, "idp-b").unwrap())
+        .unwrap();
+    let resp = raw_request(proxy.addr, "GET / HTTP/1.1\r\nHost: demo.local", b"").await;
+    let rotated = Echoed::from(&resp)
+        .one("x-amzn-oidc-accesstoken")
+        .to_owned();
+    assert_ne!(rotated, access);
+    verify_access_token(key_server.addr, &tmp.0, &rotated).await;
+    let served = get(key_server.addr, DEFAULT_JWKS_PATH).await;
+    let jwks: Value = serde_json::from_slice(&served.body).unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, ["idp-a", "idp-b"]);
 }
 
 #[tokio::test]
@@ -559,6 +643,8 @@ fn proxy_config_errors() {
         issuer: ISSUER.into(),
         client: CLIENT.into(),
         exp_in: 120,
+        idp: idp_keys(&tmp.0),
+        access_token_exp_in: 3600,
         identities: Identities::builtin().unwrap(),
         default_user: default_user.into(),
         quiet: true,

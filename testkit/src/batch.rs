@@ -13,16 +13,26 @@
 //!   base64url}` (padded).
 //! - `{"op":"public_key","key":SEED}`: `{"pem":..}`, the key endpoint's PEM.
 //! - `{"op":"fixtures"}`: the standard region, ALBs, issuer and client.
+//! - `{"op":"access_token","key":IDP_KEY,"header":{..},"payload":{..}, ...}`:
+//!   an IdP access token, compact JWS with unpadded segments
+//!   ([`AccessTokenSpec`]): header and payload exactly as given, signed as
+//!   the header's `alg` says unless told otherwise (another algorithm, DER,
+//!   HS256 with a chosen secret, no signature). Answer as for `mint`.
+//! - `{"op":"jwks","keys":[{"key":IDP_KEY,"kid":KID,"set":{..},"drop":[..]}]}`:
+//!   `{"jwks":TEXT}`, a key set of the keys' public JWKs ([`JwksEntry`]).
 //!
-//! A key is named by a seed ([`crate::keys::key_from_seed`]): a caller never
+//! An ALB key is named by a seed ([`crate::keys::key_from_seed`]), an IdP
+//! key ([`idp_key`]) by `rsa-a`, `rsa-b`, `rsa-weak` (the fixed RSA keys,
+//! the last of 1024 bits), `p256:SEED` or `p384:SEED`: a caller never
 //! handles private keys. A request that cannot be served is answered
 //! `{"error":..}`; the next line is served as usual.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fixtures;
+use crate::idp::{self, IdpKey, RsaFixture};
 use crate::keys::key_from_seed;
 use crate::token::{
     now_unix, sign_segments, signature, Claims, HeaderFields, Padding, SignatureForm, Signing,
@@ -44,6 +54,155 @@ pub enum Request {
     },
     /// The standard test values.
     Fixtures,
+    /// An IdP access token.
+    AccessToken(Box<AccessTokenSpec>),
+    /// An IdP key set.
+    Jwks {
+        /// The keys, in order.
+        keys: Vec<JwksEntry>,
+    },
+}
+
+/// The IdP key `spec` names (see the module documentation), with `kid`.
+pub fn idp_key(spec: &str, kid: &str) -> Result<IdpKey> {
+    match spec.split_once(':') {
+        Some(("p256", seed)) => IdpKey::p256(seed, kid),
+        Some(("p384", seed)) => IdpKey::p384(seed, kid),
+        _ => match spec {
+            "rsa-a" => IdpKey::rsa(RsaFixture::A, kid),
+            "rsa-b" => IdpKey::rsa(RsaFixture::B, kid),
+            "rsa-weak" => IdpKey::rsa(RsaFixture::Weak1024, kid),
+            _ => Err(Error::Key(format!(
+                "IdP key {spec:?}: expected rsa-a, rsa-b, rsa-weak, p256:SEED or p384:SEED"
+            ))),
+        },
+    }
+}
+
+/// What an HS256 signature is keyed with.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HmacSecret {
+    /// The RSA key's public DER (SubjectPublicKeyInfo).
+    PublicDer,
+    /// The RSA key's public PEM.
+    PublicPem,
+    /// These UTF-8 bytes.
+    Text(String),
+}
+
+/// An access token in the IdP's format, and the knobs that break it.
+///
+/// The segments are the header and payload JSON texts (`header_text` and
+/// `payload_text` when given, byte for byte: duplicate members, odd
+/// spacing), unpadded base64url. The signature is, in order of precedence:
+/// none (`unsigned`), HMAC-SHA256 under `hs256_secret`, or `key`'s
+/// signature with `sign_alg` (default: the header's `alg`) in `form`
+/// (`der`: ECDSA in ASN.1 DER).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessTokenSpec {
+    /// The signing key ([`idp_key`]).
+    pub key: String,
+    /// The header object.
+    #[serde(default)]
+    pub header: Claims,
+    /// The header JSON text, instead of `header`.
+    #[serde(default)]
+    pub header_text: Option<String>,
+    /// The payload object.
+    #[serde(default)]
+    pub payload: Claims,
+    /// The payload JSON text, instead of `payload`.
+    #[serde(default)]
+    pub payload_text: Option<String>,
+    /// Sign with this algorithm instead of the header's `alg`.
+    #[serde(default)]
+    pub sign_alg: Option<String>,
+    /// Raw `r || s` (default) or DER, for ECDSA.
+    #[serde(default)]
+    pub form: SignatureForm,
+    /// An HS256 signature keyed with this instead of `key`'s signature.
+    #[serde(default)]
+    pub hs256_secret: Option<HmacSecret>,
+    /// An empty signature segment (`alg: none`).
+    #[serde(default)]
+    pub unsigned: bool,
+}
+
+impl AccessTokenSpec {
+    /// The token, with the header and payload JSON it encodes.
+    pub fn mint(&self) -> Result<Minted> {
+        let header = match &self.header_text {
+            Some(text) => text.clone(),
+            None => self.header.to_json()?,
+        };
+        let payload = match &self.payload_text {
+            Some(text) => text.clone(),
+            None => self.payload.to_json()?,
+        };
+        let key = idp_key(&self.key, "")?;
+        let header_alg = self.header.get("alg").and_then(Value::as_str);
+        let token = idp::sign_segments(
+            &idp::b64(header.as_bytes()),
+            &idp::b64(payload.as_bytes()),
+            |text| {
+                if self.unsigned {
+                    return Ok(Vec::new());
+                }
+                if let Some(secret) = &self.hs256_secret {
+                    let secret = match secret {
+                        HmacSecret::PublicDer => key.public_der()?,
+                        HmacSecret::PublicPem => key.public_pem()?.into_bytes(),
+                        HmacSecret::Text(text) => text.clone().into_bytes(),
+                    };
+                    return idp::hs256(&secret, text);
+                }
+                if self.form == SignatureForm::Der {
+                    return key.sign_der(text);
+                }
+                let alg = self.sign_alg.as_deref().or(header_alg).ok_or_else(|| {
+                    Error::Key("no `sign_alg` and no string `alg` in `header`".into())
+                })?;
+                key.sign(alg, text)
+            },
+        )?;
+        Ok(Minted {
+            token,
+            header,
+            payload,
+        })
+    }
+}
+
+/// One key of a key set: `key`'s public JWK with `kid`, then the `set`
+/// members set (in place when present, else appended) and `drop` removed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwksEntry {
+    /// The key ([`idp_key`]).
+    pub key: String,
+    /// Its `kid`.
+    pub kid: String,
+    /// Members set after the JWK's own (`alg`, `use`, a wrong `kty`...).
+    #[serde(default)]
+    pub set: Claims,
+    /// Members removed.
+    #[serde(default)]
+    pub drop: Vec<String>,
+}
+
+impl JwksEntry {
+    /// The JWK this entry describes.
+    pub fn jwk(&self) -> Result<Value> {
+        let jwk = idp_key(&self.key, &self.kid)?.jwk();
+        let mut members = Claims::from_json(&jwk.to_string())?;
+        members.merge(&self.set);
+        for name in &self.drop {
+            members.remove(name);
+        }
+        Ok(serde_json::from_str(&members.to_json()?)?)
+    }
 }
 
 fn default_signer() -> String {
@@ -225,6 +384,17 @@ impl Request {
                 let pem = crate::keys::public_key_pem(key_from_seed(key)?.verifying_key())?;
                 json!({"pem": pem})
             }
+            Request::AccessToken(spec) => {
+                let minted = spec.mint()?;
+                json!({"token": minted.token, "header": minted.header, "payload": minted.payload})
+            }
+            Request::Jwks { keys } => {
+                let jwks = keys
+                    .iter()
+                    .map(JwksEntry::jwk)
+                    .collect::<Result<Vec<_>>>()?;
+                json!({"jwks": idp::jwks(&jwks)})
+            }
             Request::Fixtures => json!({
                 "region": fixtures::REGION,
                 "arn": fixtures::ARN,
@@ -338,5 +508,68 @@ mod tests {
         ] {
             assert!(answer(bad)["error"].is_string(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn access_tokens_sign_as_told() {
+        let a = answer(
+            r#"{"op":"access_token","key":"rsa-a","header":{"kid":"k","alg":"RS256"},"payload":{"sub":"u","scope":"a b"}}"#,
+        );
+        assert_eq!(a["header"], r#"{"kid":"k","alg":"RS256"}"#);
+        assert_eq!(a["payload"], r#"{"sub":"u","scope":"a b"}"#);
+        let token = a["token"].as_str().unwrap();
+        let (text, sig) = token.rsplit_once('.').unwrap();
+        let key = idp::IdpKey::rsa(RsaFixture::A, "k").unwrap();
+        // PKCS#1 v1.5 is deterministic: the same text gives the same signature.
+        assert_eq!(sig, idp::b64(&key.sign("RS256", text.as_bytes()).unwrap()));
+        assert!(!token.contains('='));
+
+        let hs = answer(
+            r#"{"op":"access_token","key":"rsa-a","header_text":"{\"alg\":\"HS256\",\"alg\":\"RS256\"}","hs256_secret":"public_der"}"#,
+        );
+        let (text, sig) = hs["token"].as_str().unwrap().rsplit_once('.').unwrap();
+        let mac = idp::hs256(&key.public_der().unwrap(), text.as_bytes()).unwrap();
+        assert_eq!(sig, idp::b64(&mac));
+        assert_eq!(hs["header"], r#"{"alg":"HS256","alg":"RS256"}"#);
+
+        let none = answer(
+            r#"{"op":"access_token","key":"rsa-a","header":{"alg":"none"},"unsigned":true}"#,
+        );
+        assert!(none["token"].as_str().unwrap().ends_with('.'));
+        let der =
+            answer(r#"{"op":"access_token","key":"p256:s","header":{"alg":"ES256"},"form":"der"}"#);
+        let sig = der["token"].as_str().unwrap().rsplit_once('.').unwrap().1;
+        assert_ne!(sig.len(), idp::b64(&[0u8; 64]).len(), "{der}");
+        let es = answer(
+            r#"{"op":"access_token","key":"p384:s","header":{"alg":"RS256"},"sign_alg":"ES384"}"#,
+        );
+        let sig = es["token"].as_str().unwrap().rsplit_once('.').unwrap().1;
+        assert_eq!(sig.len(), idp::b64(&[0u8; 96]).len(), "{es}");
+        for bad in [
+            r#"{"op":"access_token","key":"rsa-c","header":{"alg":"RS256"}}"#,
+            r#"{"op":"access_token","key":"rsa-a","header":{"alg":"ES256"}}"#,
+            r#"{"op":"access_token","key":"rsa-a"}"#,
+        ] {
+            assert!(answer(bad)["error"].is_string(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn jwks_entries_set_and_drop() {
+        let a = answer(
+            r#"{"op":"jwks","keys":[{"key":"rsa-b","kid":"r","set":{"alg":"RS256"},"drop":["use"]},
+                {"key":"p256:s","kid":"r"}]}"#,
+        );
+        let doc: Value = serde_json::from_str(a["jwks"].as_str().unwrap()).unwrap();
+        let keys = doc["keys"].as_array().unwrap();
+        let mut rsa = idp::IdpKey::rsa(RsaFixture::B, "r").unwrap().jwk();
+        rsa["alg"] = json!("RS256");
+        rsa.as_object_mut().unwrap().remove("use");
+        assert_eq!(keys[0], rsa);
+        assert_eq!(keys[1], idp::IdpKey::p256("s", "r").unwrap().jwk());
+        let weak = answer(r#"{"op":"jwks","keys":[{"key":"rsa-weak","kid":"w"}]}"#);
+        let doc: Value = serde_json::from_str(weak["jwks"].as_str().unwrap()).unwrap();
+        // 1024 bits: 128 bytes of modulus, 171 base64url characters.
+        assert_eq!(doc["keys"][0]["n"].as_str().unwrap().len(), 171);
     }
 }

@@ -3,9 +3,11 @@
 //! in the IdPs' format (unpadded base64url), with the pieces to build
 //! malformed and algorithm-confusion tokens (any header, HS256).
 //!
-//! The two RSA keys are fixed test keys (`keys/idp-rsa-2048-*.pem`, made
-//! with `openssl genpkey`): generating RSA keys in unoptimised test builds
-//! takes seconds, and fixed keys make every run reproduce.
+//! The RSA keys of tests are fixed (`keys/idp-rsa-*.pem`, made with
+//! `openssl genpkey`): generating RSA keys in unoptimised test builds takes
+//! seconds, and fixed keys make every run reproduce. One is 1024 bits, too
+//! weak for a key set to be trusted with. alb-sim, which plays the IdP,
+//! generates its own ([`IdpKey::generate_rsa`]) and keeps them as PKCS#8 PEM.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -26,12 +28,18 @@ pub const IDP_CLIENT_ID: &str = "testclientid";
 
 const RSA_A: &str = include_str!("../keys/idp-rsa-2048-a.pem");
 const RSA_B: &str = include_str!("../keys/idp-rsa-2048-b.pem");
+const RSA_WEAK: &str = include_str!("../keys/idp-rsa-1024-weak.pem");
+
+/// The modulus size of the RSA keys alb-sim generates.
+pub const GENERATED_RSA_BITS: usize = 2048;
 
 /// Which fixed RSA test key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RsaFixture {
     A,
     B,
+    /// 1024 bits: below what a verifier may accept (RFC 7518 §3.3).
+    Weak1024,
 }
 
 /// A private key of one of the kinds an IdP signs access tokens with.
@@ -63,13 +71,44 @@ impl IdpKey {
         let pem = match fixture {
             RsaFixture::A => RSA_A,
             RsaFixture::B => RSA_B,
+            RsaFixture::Weak1024 => RSA_WEAK,
         };
+        Self::rsa_from_pem(pem, kid)
+            .map_err(|e| Error::Key(format!("RSA fixture {fixture:?}: {e}")))
+    }
+
+    /// An RSA key from its PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    pub fn rsa_from_pem(pem: &str, kid: impl Into<String>) -> Result<Self> {
         let key = rsa::PrivateKey::from_pkcs8_pem(pem)
-            .map_err(|e| Error::Key(format!("RSA fixture {fixture:?}: {e}")))?;
+            .map_err(|e| Error::Key(format!("RSA private key PEM: {e}")))?;
         Ok(IdpKey {
             kid: kid.into(),
             secret: IdpSecret::Rsa(Box::new(key)),
         })
+    }
+
+    /// A fresh random 2048-bit RSA key (what alb-sim signs access tokens
+    /// with; about a second in an unoptimised build).
+    pub fn generate_rsa(kid: impl Into<String>) -> Result<Self> {
+        use p256::elliptic_curve::common::getrandom::SysRng;
+        let key = rsa::PrivateKey::new(&mut SysRng, GENERATED_RSA_BITS)
+            .map_err(|e| Error::Key(format!("generating an RSA key: {e}")))?;
+        Ok(IdpKey {
+            kid: kid.into(),
+            secret: IdpSecret::Rsa(Box::new(key)),
+        })
+    }
+
+    /// The private key as PKCS#8 PEM (RSA keys only: alb-sim stores them).
+    pub fn private_pem(&self) -> Result<String> {
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        match &self.secret {
+            IdpSecret::Rsa(key) => key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map(|pem| pem.as_str().to_owned())
+                .map_err(|e| Error::Key(format!("encoding RSA key {}: {e}", self.kid))),
+            _ => Err(Error::Key("only RSA IdP keys are stored".into())),
+        }
     }
 
     /// The P-256 key [`crate::keys::key_from_seed`] derives from `seed`.
@@ -191,6 +230,19 @@ impl IdpKey {
                 .to_public_key_der()
                 .map(|der| der.as_bytes().to_vec())
                 .map_err(|e| Error::Key(format!("RSA public key DER: {e}"))),
+            _ => Err(Error::Key("only RSA keys are used as HS256 secrets".into())),
+        }
+    }
+
+    /// The RSA public key as PEM SubjectPublicKeyInfo: the other spelling an
+    /// algorithm-confusion attacker tries as an HS256 secret.
+    pub fn public_pem(&self) -> Result<String> {
+        use rsa::pkcs8::{EncodePublicKey, LineEnding};
+        match &self.secret {
+            IdpSecret::Rsa(key) => key
+                .to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| Error::Key(format!("RSA public key PEM: {e}"))),
             _ => Err(Error::Key("only RSA keys are used as HS256 secrets".into())),
         }
     }

@@ -18,6 +18,7 @@ import attack_kit
 import filter_envoy
 from configs import FAULT_CONFIG, config
 from envoykit.echo import EchoServer
+from envoykit.jwksserver import JwksServer
 from envoykit.keyserver import KeyServer
 from envoykit.paths import ENVOY_BIN, FILTER_WASM
 from envoykit.process import log_tail, relevant_log_tail, scan_log_for_panics
@@ -85,6 +86,14 @@ def key_server() -> Iterator[KeyServer]:
     ks = KeyServer().start()
     yield ks
     ks.stop()
+
+
+@pytest.fixture(scope="session")
+def jwks_server() -> Iterator[JwksServer]:
+    """The IdP key set stand-in; tests serve their key sets at paths of their own."""
+    js = JwksServer().start()
+    yield js
+    js.stop()
 
 
 @pytest.fixture(scope="session")

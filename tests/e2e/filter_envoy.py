@@ -1,5 +1,6 @@
 """The suite's Envoy: the filter in front of the echo upstream, with the key
-endpoint stand-in as the key cluster, on fresh ports. Started and stopped by
+endpoint stand-in as the key cluster (and, given a port, the IdP's key set
+stand-in as the `idp_jwks` cluster), on fresh ports. Started and stopped by
 envoykit's launcher; subclasses change the bootstrap in `customize`."""
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class FilterEnvoy:
         concurrency: int = 2,
         wasm_path: Path = FILTER_WASM,
         key_cluster: str = "alb_public_keys",
+        jwks_port: int | None = None,
+        jwks_cluster: str = "idp_jwks",
         workdir: Path | None = None,
         name: str = "envoy",
         log_level: str = "info",
@@ -52,6 +55,8 @@ class FilterEnvoy:
         self.echo_port = echo_port
         self.wasm_path = wasm_path
         self.key_cluster = key_cluster
+        self.jwks_port = jwks_port  # the IdP key set's cluster, when given
+        self.jwks_cluster = jwks_cluster
         self.name = name
         self.dir = workdir or _workdir(name)
         self.process = EnvoyProcess(
@@ -70,6 +75,8 @@ class FilterEnvoy:
             hcm_options=self.hcm_options,
         )
         clusters = [bs.static_cluster("echo", self.echo_port), bs.static_cluster(self.key_cluster, self.key_port)]
+        if self.jwks_port is not None:
+            clusters.append(bs.static_cluster(self.jwks_cluster, self.jwks_port))
         return bs.bootstrap(admin_port=free_port(), listeners=[listener], clusters=clusters)
 
     def customize(self, boot: dict) -> None:

@@ -155,6 +155,11 @@ def _close(proc: subprocess.Popen[str]) -> None:
 _MINT = _MintBatch()
 
 
+def mint_batch(request: dict) -> dict:
+    """One request to the kit's co-process (protocol: testkit/src/batch.rs)."""
+    return _MINT.ask(request)
+
+
 # ---------------------------------------------------------------- keys ------
 
 
