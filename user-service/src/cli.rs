@@ -181,7 +181,9 @@ impl ServeArgs {
 pub struct ProfileClaims(pub Vec<ProfileClaim>);
 
 fn profile_claims_arg(spec: &str) -> Result<ProfileClaims, String> {
-    parse_profile_claims(spec).map(ProfileClaims)
+    parse_profile_claims(spec).map(ProfileClaims).map_err(|e| {
+        format!("{e} (--profile-claims, environment variable ALB_OIDC_PROFILE_CLAIMS)")
+    })
 }
 
 #[derive(Debug, Args)]

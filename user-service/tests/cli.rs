@@ -251,6 +251,42 @@ fn strict_boolean_settings() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--auto-create-users"));
 }
 
+#[test]
+fn profile_claims_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("u.db");
+    let mappings = |n: usize| {
+        (0..n)
+            .map(|i| format!("custom:c{i}=field_{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let too_many = mappings(33);
+    for (spec, reason) in [
+        (too_many.as_str(), "33 mappings; at most 32 are allowed"),
+        ("custom:dept=Department", "must start with a-z"),
+        ("a=dept,b=dept", "mapped twice"),
+        ("custom:dept", "is not claim=field"),
+    ] {
+        for by_env in [false, true] {
+            let mut cmd = Command::new(BIN);
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--database"])
+                .arg(&db);
+            if by_env {
+                cmd.env("ALB_OIDC_PROFILE_CLAIMS", spec);
+            } else {
+                cmd.args(["--profile-claims", spec]);
+            }
+            let out = cmd.output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{spec} (env: {by_env})");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(reason), "{err}");
+            assert!(err.contains("ALB_OIDC_PROFILE_CLAIMS"), "{err}");
+        }
+    }
+    assert!(!db.exists(), "refused before opening the database");
+}
+
 /// Each start-up failure is one JSON log line naming the reason.
 #[test]
 fn bad_database_urls_fail_at_start() {

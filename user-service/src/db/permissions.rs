@@ -6,12 +6,20 @@ use super::connect::{PgBackend, SqliteBackend};
 use super::{GroupSummary, PermChange};
 
 /// The effective set in one query: the user's own permissions and those of
-/// every group they belong to (claim-managed or administrator-managed).
-/// `UNION` removes duplicates; the caller sorts.
-const EFFECTIVE: &str = "SELECT permission FROM user_permissions WHERE user_id = $1 \
-     UNION \
+/// every group they belong to (claim-managed or administrator-managed), as
+/// one comma-joined row (NULL: none). One row rather than one per
+/// permission: sqlx's SQLite driver hands rows over one at a time between
+/// threads, which for a thousand permissions cost more than the query
+/// itself. Permission names cannot contain commas (the admin commands check
+/// every name). Duplicates are removed, and the list sorted, by the caller.
+/// `string_agg` exists on both backends (SQLite since 3.44; sqlx bundles a
+/// newer one).
+const EFFECTIVE: &str = "SELECT string_agg(permission, ',') FROM ( \
+     SELECT permission FROM user_permissions WHERE user_id = $1 \
+     UNION ALL \
      SELECT gp.permission FROM user_groups ug \
-     JOIN group_permissions gp ON gp.group_id = ug.group_id WHERE ug.user_id = $1";
+     JOIN group_permissions gp ON gp.group_id = ug.group_id WHERE ug.user_id = $1 \
+     ) AS granted";
 
 /// The same with where each permission comes from (NULL: granted to the
 /// user), for the admin commands.
@@ -38,11 +46,18 @@ macro_rules! permission_queries {
                 &self,
                 user_id: i64,
             ) -> Result<Vec<String>, sqlx::Error> {
-                let mut perms: Vec<String> = sqlx::query_scalar(EFFECTIVE)
+                let joined: Option<String> = sqlx::query_scalar(EFFECTIVE)
                     .bind(user_id)
-                    .fetch_all(&self.read)
+                    .fetch_one(&self.read)
                     .await?;
-                perms.sort();
+                let mut perms: Vec<String> = joined
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                perms.sort_unstable();
                 perms.dedup();
                 Ok(perms)
             }
