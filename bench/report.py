@@ -65,7 +65,7 @@ def micro(crit_dir: Path) -> dict[str, dict]:
 
 
 def summary(results: dict) -> dict[str, dict[str, Any]]:
-    known = [*"abcdefghr", "c0", "d0"]
+    known = [*"abcdefghrt", "c0", "d0"]
     keys = [k for k in known if results["rounds"] and k in results["rounds"][0]]
     s: dict[str, dict[str, Any]] = {}
     for k in keys:
@@ -132,25 +132,28 @@ def chart(results: dict, s: dict, path: Path) -> None:
 
 
 def write(results: dict, args: Any) -> None:
+    """RESULTS.md, results.png and out/results.json in `args.out`; with
+    `args.name`, RESULTS-NAME.md, results-NAME.png and out/results-NAME.json,
+    without the notes written for the full run."""
     out_dir: Path = args.out
-    (out_dir / "out").mkdir(parents=True, exist_ok=True)
+    name = getattr(args, "name", None)
+    suffix = f"-{name}" if name else ""
+    md_path, png_path = out_dir / f"RESULTS{suffix}.md", out_dir / f"results{suffix}.png"
+    json_path = out_dir / "out" / f"results{suffix}.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
     results["micro"] = micro(args.micro)
-    (out_dir / "out" / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    json_path.write_text(json.dumps(results, indent=1, default=str))
     s = summary(results)
     try:
-        chart(results, s, out_dir / "results.png")
+        chart(results, s, png_path)
         chart_ok = True
     except ImportError:
         chart_ok = False
-    md = render(results, s, chart_ok)
-    (out_dir / "RESULTS.md").write_text(md)
+    md = render(results, s, chart_ok, png_path.name, notes=not name)
+    md_path.write_text(md)
     print()
     print(terminal(results, s))
-    print(
-        f"\nwritten: {out_dir / 'RESULTS.md'}"
-        + (f", {out_dir / 'results.png'}" if chart_ok else "")
-        + f", {out_dir / 'out' / 'results.json'}"
-    )
+    print(f"\nwritten: {md_path}" + (f", {png_path}" if chart_ok else "") + f", {json_path}")
 
 
 def headline(results: dict, s: dict) -> list[tuple[str, str, str, str]]:
@@ -209,6 +212,17 @@ def headline(results: dict, s: dict) -> list[tuple[str, str, str, str]]:
                 "-",
             )
         )
+    if "t" in s and "d" in s:
+        xs = r("t", "d")
+        v = med(xs)
+        rows.append(
+            (
+                "(t) cold + hot access token / (d) cold, CPU per request (issue 13)",
+                f"{spread(xs, 3)}×",
+                "≤ 1.05×",
+                "met" if v <= 1.05 else "NOT met",
+            )
+        )
     if "r" in s and "c" in s:
         v = med(diff_rounds(results, "r", "c"))
         rows.append(
@@ -236,7 +250,7 @@ def headline(results: dict, s: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def render(results: dict, s: dict, chart_ok: bool) -> str:
+def render(results: dict, s: dict, chart_ok: bool, chart_name: str = "results.png", notes: bool = True) -> str:
     m, p = results["meta"], results["params"]
     keys = list(s)
     lines: list[str] = []
@@ -307,7 +321,7 @@ def render(results: dict, s: dict, chart_ok: bool) -> str:
         )
     lines.append("")
     if chart_ok:
-        lines.append("![results](results.png)\n")
+        lines.append(f"![results]({chart_name})\n")
     if any(k in s for k in "cde") and any(k in s for k in "fg"):
         lines.append("## alb-oidc against jwt_authn (CPU per request, per-round ratios)\n")
         lines.append("| | ÷ (f) jwt_authn cold | ÷ (g) jwt_authn hot | req/s ÷ (f) | req/s ÷ (g) |")
@@ -332,13 +346,14 @@ def render(results: dict, s: dict, chart_ok: bool) -> str:
         ("e", "d", "pure-Rust verification minus the native verify_signature path"),
         ("h", "c", "user-service answer from the shared user cache"),
         ("r", "c", "20 route rules, the 20th matching (issue 12's budget: ≤ 1 µs)"),
+        ("t", "d", "a hot IdP access token on a cold data token: its header, cache lookup, exp/sub recheck, groups"),
         ("f", "a", "jwt_authn, cold token"),
         ("g", "a", "jwt_authn, cached token"),
     ):
         if x in s and y in s:
             lines.append(f"| ({x}) − ({y}) | {spread(diff_rounds(results, x, y))} | {meaning} |")
     lines.append("")
-    lines.append("## Targets (issue 5)\n")
+    lines.append("## Targets (issues 5, 12, 13)\n")
     lines.append("| target | measured | bound | verdict |")
     lines.append("|---|---:|---|---|")
     for what, val, bound, verdict in headline(results, s):
@@ -461,10 +476,35 @@ def render(results: dict, s: dict, chart_ok: bool) -> str:
                 f"| ({k}) | {v['requests']} | {v['2xx']} | {v.get('cache_hit', '-')} | {v.get('cache_miss', '-')} |"
             )
         lines.append("")
+    at = results.get("access_token")
+    if at and "t" in s and "d" in s:
+        lines.extend(access_token_section(results, at))
     extra_md = Path(__file__).resolve().parent / "RESULTS-notes.md"
-    if extra_md.exists():
+    if notes and extra_md.exists():
         lines.append(extra_md.read_text())
     return "\n".join(lines) + "\n"
+
+
+def access_token_section(results: dict, at: dict) -> list[str]:
+    """(t) against (d) round by round: the ratio issue 13 bounds."""
+    lines = ["## The IdP's access token (issue 13): (t) against (d), per round\n"]
+    lines.append(
+        f"(t) is (d) plus an `access_token` block and the same {at['token_bytes']}-byte RS256 access token "
+        f"(`x-amzn-oidc-accesstoken`) on every request; the data tokens are cold in both. The key set was fetched "
+        f"once for the whole run (`jwks_fetch.ok` {at.get('jwks_fetch_ok_after_validation')} after validation, "
+        f"{at.get('jwks_fetch_ok_end', '-')} at the end). One request is "
+        f"{at['request_bytes']['d']:,} bytes for (d) and {at['request_bytes']['t']:,} for (t): the extra header is "
+        "part of what (t) costs, as an ALB in front forwards it whether or not the filter verifies it.\n"
+    )
+    lines.append("| round | load avg at start | (d) CPU µs/req | (t) CPU µs/req | (t) / (d) | (t) − (d) µs |")
+    lines.append("|---:|---:|---:|---:|---:|---:|")
+    for i, r in enumerate(results["rounds"], 1):
+        if "t" in r and "d" in r:
+            d, t = r["d"]["sat"]["cpu_us_per_req"], r["t"]["sat"]["cpu_us_per_req"]
+            lines.append(f"| {i} | {r['load_start']:.2f} | {d:.1f} | {t:.1f} | {t / d:.3f} | {t - d:+.1f} |")
+    ratios = ratio_rounds(results, "t", "d", "sat", "cpu_us_per_req")
+    lines.append(f"| median (range) | | | | {spread(ratios, 3)} | {spread(diff_rounds(results, 't', 'd'))} |\n")
+    return lines
 
 
 def terminal(results: dict, s: dict) -> str:
