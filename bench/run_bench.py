@@ -802,7 +802,8 @@ class Bench:
     def run(self) -> None:
         a = self.args
         self.results["meta"] = environment()
-        self.results["params"] = {k: v for k, v in vars(a).items() if k not in ("out",)}
+        self.results["meta"]["argv"] = " ".join(self.args.argv)
+        self.results["params"] = {k: v for k, v in vars(a).items() if k not in ("out", "argv")}
         self.offsets: dict[str, int] = {}
         self.prepare_tokens()
         self.start_main_envoy()
@@ -954,6 +955,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args(argv)
+    a.argv = sys.argv[1:] if argv is None else argv
     if a.smoke:
         a.pool = min(a.pool, 2000)
     return a
