@@ -34,10 +34,22 @@ SUB = "bench-user"
 TOKEN_HEADER = "x-amzn-oidc-data"
 IDENTITY_HEADER = "x-auth-user"
 
+# Variant (t): the IdP's access token (issue 13). Issuer and client are the
+# test kit's (`bench-mint access` defaults); the key set is served by the
+# `bench_jwks` listener through the `idp_jwks` cluster.
+ACCESS_TOKEN_HEADER = "x-amzn-oidc-accesstoken"
+IDP_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TEST"
+IDP_CLIENT_ID = "testclientid"
+JWKS_CLUSTER = "idp_jwks"
+JWKS_AUTHORITY = "cognito-idp.us-east-1.amazonaws.com"
+JWKS_PATH = "/us-east-1_TEST/.well-known/jwks.json"
+ACCESS_GROUP = "bench-group"
+GROUPS_HEADER = "x-auth-groups"
+
 
 @dataclass
 class Variant:
-    key: str  # "a".."h", "r"
+    key: str  # "a".."h", "r", "t"
     title: str
     kind: str  # "none" | "noop" | "alb" | "jwt"
     tokens: str  # "hot" | "cold"
@@ -53,6 +65,11 @@ class Variant:
     path: str = "/"
     # The rule that decides `path` (counted in alb_oidc.rule.<name>.allowed).
     rule: str | None = None
+
+    @property
+    def access_token(self) -> bool:
+        """Verifies the IdP's access token: its requests carry one."""
+        return bool(self.filter_config) and "access_token" in self.filter_config  # type: ignore[operator]
 
 
 def alb_config(backend: str, *, user_service: bool = False) -> dict:
@@ -107,6 +124,24 @@ def rules_config() -> dict:
     return {**alb_config("host"), "groups_claim": "custom:groups", "rules": twenty_rules()}
 
 
+def access_token_config() -> dict:
+    """(d)'s configuration plus an `access_token` block. Not `required`: a
+    token that fails counts as absent (validation checks the counters). The
+    key set is cached for the whole run, as (d)'s ALB key is."""
+    return {
+        **alb_config("host"),
+        "access_token": {
+            "issuer": IDP_ISSUER,
+            "jwks_cluster": JWKS_CLUSTER,
+            "jwks_authority": JWKS_AUTHORITY,
+            "jwks_path": JWKS_PATH,
+            "client_ids": [IDP_CLIENT_ID],
+            "groups_claim": "cognito:groups",
+            "jwks_cache_ttl_s": 3600,
+        },
+    }
+
+
 def variants() -> list[Variant]:
     return [
         Variant("a", "Envoy alone (router only)", "none", "hot", expects_identity=False),
@@ -132,6 +167,13 @@ def variants() -> list[Variant]:
             rules_config(),
             path=RULES_PATH,
             rule=RULES_LATE_RULE,
+        ),
+        Variant(
+            "t",
+            "alb-oidc cold + hot IdP access token",
+            "alb",
+            "cold",
+            access_token_config(),
         ),
     ]
 
@@ -182,7 +224,11 @@ def bootstrap(
     echo_port: int,
     key_port: int,
     user_service_port: int | None,
+    idp_jwks: str | None = None,
+    idp_jwks_port: int | None = None,
 ) -> dict:
+    """`idp_jwks` (the key set's text) and `idp_jwks_port` are needed when a
+    variant verifies access tokens."""
     listeners = []
     for v in vs:
         if v.kind == "none":
@@ -200,7 +246,21 @@ def bootstrap(
     clusters = [bs.static_cluster("echo", echo_port), bs.static_cluster("alb_public_keys", key_port)]
     if user_service_port is not None:
         clusters.append(bs.static_cluster("user_service", user_service_port, http2=True))
+    if any(v.access_token for v in vs):
+        assert idp_jwks is not None and idp_jwks_port is not None, "a variant verifies access tokens: key set needed"
+        listeners.append(jwks_listener(idp_jwks, idp_jwks_port))
+        clusters.append(bs.static_cluster(JWKS_CLUSTER, idp_jwks_port))
     return bs.bootstrap(admin_port=admin_port, listeners=listeners, clusters=clusters)
+
+
+def jwks_listener(jwks: str, port: int) -> dict:
+    """The IdP's key set at JWKS_PATH, 404 elsewhere (a wrong path fails
+    the fetch instead of passing by accident)."""
+    routes = [
+        {"match": {"path": JWKS_PATH}, "direct_response": {"status": 200, "body": {"inline_string": jwks}}},
+        bs.direct_response(404, "not found\n"),
+    ]
+    return bs.http_listener("bench_jwks", port, routes=routes, http_filters=[])
 
 
 def jwks_from_pem(pem: bytes, kid: str) -> dict:

@@ -17,6 +17,10 @@ Two modes:
   not an open-loop schedule; at rates far below saturation queueing is
   negligible, so coordinated omission does not distort p50/p99 here.
 
+An optional fixed extra header (name and value as script arguments 4 and
+5) goes on every request besides the token: variant (t)'s access token,
+the same on every request as the ALB forwards it for a whole login.
+
 The script prints one JSON line from ``done()``: completed requests,
 duration, errors by kind (non-2xx/3xx status included) and latency
 percentiles in microseconds.
@@ -36,6 +40,7 @@ local tokens = {}
 local n, idx = 0, 0
 local path = "/"
 local header = "x-amzn-oidc-data"
+local headers = {}
 
 function init(args)
   for line in io.lines(args[1]) do
@@ -43,12 +48,14 @@ function init(args)
   end
   idx = tonumber(args[2]) %% n
   path = args[3]
+  if args[4] then headers[args[4]] = args[5] end
 end
 
 function request()
   idx = idx + 1
   if idx > n then idx = 1 end
-  return wrk.format("GET", path, {[header] = tokens[idx]})
+  headers[header] = tokens[idx]
+  return wrk.format("GET", path, headers)
 end
 %(delay)s
 function done(summary, latency, requests)
@@ -116,6 +123,7 @@ class Wrk:
         pace_ms: int = 0,
         path: str = "/",
         timeout_s: int = 10,
+        extra_header: tuple[str, str] | None = None,
     ) -> WrkResult:
         script = self.script(pace_ms)
         cmd = []
@@ -134,6 +142,7 @@ class Wrk:
             str(token_file),
             str(offset),
             path,
+            *(extra_header or ()),
         ]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 120)
         line = next((ln for ln in reversed(p.stdout.splitlines()) if ln.startswith("{")), None)

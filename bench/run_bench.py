@@ -11,12 +11,15 @@ What a run does:
 1. keys and tokens: one ES256 key (alb-sim), tokens minted by `bench-mint`
    (alb-sim's library) before any Envoy starts; the key is served by a tiny
    key server (a STATIC cluster) and inlined as a JWKS for jwt_authn;
+   (t): one IdP access token (RS256, `bench-mint access`) and its key set,
+   served by one more listener of the same Envoy (`direct_response`);
 2. one Envoy (`--concurrency 1`, pinned to CPU 1 with taskset) with one
-   listener per variant (a)-(h), (r), `direct_response` upstream;
+   listener per variant (a)-(h), (r), (t), `direct_response` upstream;
 3. validation of every variant through an echo route (`/check`): 200, the
    identity header, 401 for a tampered and for a missing token, the no-op
    filter loaded, and the token cache behaving as the variant says (hot:
-   hits; cold: every request a miss);
+   hits; cold: every request a miss; (t): every access token verified, from
+   the access-token cache, one key set fetch for the whole run);
 4. warm-up (discarded), then R rounds; in each round every variant (order
    rotated per round) gets a saturation run (wrk pinned to CPU 0) and a
    fixed-rate run. Envoy CPU time per request comes from /proc/<pid>/stat
@@ -80,6 +83,16 @@ def new_port() -> int:
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# (t)'s access-token counters checked in the semantics run.
+ACCESS_COUNTERS = (
+    "access_token.verified",
+    "access_token.absent",
+    "access_token.invalid",
+    "access_token_cache.hit",
+    "access_token_cache.miss",
+)
 
 
 class BenchError(RuntimeError):
@@ -204,6 +217,31 @@ class Tokens:
         subprocess.run(cmd, check=True)
         return out
 
+    def mint_access(self) -> tuple[str, str]:
+        """(t)'s IdP access token, for the data tokens' `sub`, and the key set
+        that verifies it."""
+        out, jwks = self.dir / "access_token.txt", self.dir / "idp_jwks.json"
+        cmd = [
+            str(BENCH_MINT),
+            "access",
+            "--issuer",
+            ec.IDP_ISSUER,
+            "--client-id",
+            ec.IDP_CLIENT_ID,
+            "--sub",
+            ec.SUB,
+            "--group",
+            ec.ACCESS_GROUP,
+            "--exp-in",
+            "14400",
+            "--out",
+            str(out),
+            "--jwks-out",
+            str(jwks),
+        ]
+        subprocess.run(cmd, check=True)
+        return Tokens.read(out)[0], jwks.read_text()
+
     @staticmethod
     def read(path: Path) -> list[str]:
         return [line for line in path.read_text().splitlines() if line]
@@ -277,6 +315,11 @@ class Bench:
             enc: Tokens.read(self.tok.mint(f"probe_{enc}", 3, enc == "unpadded")) for enc in ("padded", "unpadded")
         }
         log(f"key {self.tok.kid}; probe tokens minted")
+        self.access_token: str | None = None
+        self.idp_jwks: str | None = None
+        if any(v.access_token for v in self.variants):
+            self.access_token, self.idp_jwks = self.tok.mint_access()
+            log(f"IdP access token minted ({len(self.access_token)} bytes, RS256)")
         self.mint_seconds = time.monotonic() - t0
 
     def mint_pools(self, unpadded: bool) -> None:
@@ -309,6 +352,8 @@ class Bench:
             echo_port=self.echo.port,
             key_port=self.key_server.port,
             user_service_port=us_port,
+            idp_jwks=self.idp_jwks,
+            idp_jwks_port=new_port() if self.idp_jwks is not None else None,
         )
         self.envoy = start_envoy("main", boot, self.work, 1, self.envoy_cpus)
         self.envoys.append(self.envoy)
@@ -351,10 +396,24 @@ class Bench:
     def token_for(self, v: ec.Variant, i: int = 0) -> str:
         return Tokens.read(self.pools[v.key])[i] if v.tokens == "cold" else self.hot
 
+    def extra_header(self, v: ec.Variant) -> tuple[str, str] | None:
+        """The fixed header besides the token that every request of `v` carries."""
+        if v.access_token:
+            assert self.access_token is not None
+            return (ec.ACCESS_TOKEN_HEADER, self.access_token)
+        return None
+
+    def headers_for(self, v: ec.Variant, tok: str) -> dict[str, str]:
+        hdrs = {ec.TOKEN_HEADER: tok}
+        extra = self.extra_header(v)
+        if extra is not None:
+            hdrs[extra[0]] = extra[1]
+        return hdrs
+
     def validate(self) -> None:
         for v in self.variants:
             tok = self.token_for(v)
-            r = http_request(v.port, "/check", {ec.TOKEN_HEADER: tok})
+            r = http_request(v.port, "/check", self.headers_for(v, tok))
             check(r.status == 200, f"({v.key}) /check answered {r.status}: {r.body[:200]!r}")
             up = r.upstream
             if v.expects_identity:
@@ -365,13 +424,15 @@ class Bench:
             if v.expects_user_id:
                 uid = up.get("x-auth-user-id")
                 check(bool(uid) and uid.isdigit(), f"({v.key}) x-auth-user-id missing or odd: {uid!r}")
-            r = http_request(v.port, "/", {ec.TOKEN_HEADER: tok})
+            r = http_request(v.port, "/", self.headers_for(v, tok))
             check(r.status == 200 and r.body == b"ok\n", f"({v.key}) / answered {r.status} {r.body[:100]!r}")
             if v.rule:
                 self.validate_rules(v, tok)
+            if v.access_token:
+                self.validate_access_token(v)
             if v.kind in ("alb", "jwt"):
                 bad = tamper(self.token_for(v, 1))
-                for hdrs, what in (({ec.TOKEN_HEADER: bad}, "tampered token"), ({}, "no token")):
+                for hdrs, what in ((self.headers_for(v, bad), "tampered token"), ({}, "no token")):
                     r = http_request(v.port, "/", hdrs)
                     check(r.status == 401, f"({v.key}) {what} answered {r.status}, want 401")
             if v.kind == "noop":
@@ -386,6 +447,58 @@ class Bench:
                 + (", 401 for tampered/missing token" if v.kind in ("alb", "jwt") else "")
             )
         self.results["validated"] = True
+        if self.access_token is not None:
+            self.results["access_token"] = {
+                "token_bytes": len(self.access_token),
+                "request_bytes": {
+                    v.key: request_bytes(v, self.headers_for(v, self.token_for(v))) for v in self.variants
+                },
+                "jwks_fetch_ok_after_validation": self.check_one_jwks_fetch("after validation"),
+            }
+
+    def check_one_jwks_fetch(self, when: str) -> int:
+        """The key set was fetched exactly once (per Envoy, and it is cached
+        for the whole run): another fetch mid-run would be noise."""
+        n = self.envoy.admin.counter("alb_oidc.jwks_fetch.ok")
+        check(n == 1, f"jwks_fetch.ok is {n} {when}, want 1")
+        for bad in ("jwks_fetch.failed", "jwks_fetch.invalid"):
+            got = self.envoy.admin.counter(f"alb_oidc.{bad}")
+            check(got == 0, f"{bad} is {got} {when}, want 0")
+        return n
+
+    def validate_access_token(self, v: ec.Variant) -> None:
+        """(t) uses the access token: its group reaches the upstream; a
+        tampered one and none count as absent (not required), without the
+        group. Each request moves exactly its own counter by one."""
+        assert self.access_token is not None
+        # The pool's last token: wrk reaches it only after the cache has
+        # forgotten it, so the semantics run still sees every token cold.
+        tok = self.token_for(v, -1)
+
+        def counters() -> dict[str, int]:
+            names = ("verified", "absent", "invalid")
+            return {n: self.envoy.admin.counter(f"alb_oidc.access_token.{n}") for n in names}
+
+        cases = (
+            (self.access_token, "verified", ec.ACCESS_GROUP),
+            (tamper(self.access_token), "invalid", None),
+            (None, "absent", None),
+        )
+        for access, counted, group in cases:
+            before = counters()
+            hdrs = {ec.TOKEN_HEADER: tok, **({ec.ACCESS_TOKEN_HEADER: access} if access else {})}
+            r = http_request(v.port, "/check", hdrs)
+            check(r.status == 200, f"({v.key}) access token {counted}: /check answered {r.status}")
+            got = r.upstream.get(ec.GROUPS_HEADER)
+            check(got == group, f"({v.key}) access token {counted}: {ec.GROUPS_HEADER}={got!r}, want {group!r}")
+            after = counters()
+            moved = {k: after[k] - before[k] for k in after}
+            want = {k: int(k == counted) for k in after}
+            check(moved == want, f"({v.key}) access token {counted}: counters moved {moved}, want {want}")
+        log(
+            f"({v.key}) access token: verified ({ec.GROUPS_HEADER}={ec.ACCESS_GROUP}); "
+            "tampered counted invalid, missing counted absent (200 without groups)"
+        )
 
     def validate_rules(self, v: ec.Variant, tok: str) -> None:
         """The rules variant routes as configured: its path by the late rule
@@ -423,7 +536,8 @@ class Bench:
         after = self.envoy.admin.stats("alb_oidc")
 
         def delta(suffix: str) -> int:
-            return sum(after.get(k, 0) - before.get(k, 0) for k in after if k.endswith(suffix))
+            # On a dot: `token_cache.hit` must not count `access_token_cache.hit`.
+            return sum(after.get(k, 0) - before.get(k, 0) for k in after if k == suffix or k.endswith("." + suffix))
 
         out = {"requests": res.requests, "2xx": got2xx}
         if v.kind == "alb":
@@ -436,6 +550,13 @@ class Bench:
             if v.expects_user_id:
                 out["user_cache_hit"] = delta("user_service.cache_hit")
                 out["user_calls"] = delta("user_service.calls")
+            if v.access_token:
+                # Validation verified the access token already: every request
+                # Envoy answered 2xx used it, straight from the cache.
+                at = {k: delta(f"alb_oidc.{k}") for k in ACCESS_COUNTERS}
+                out["access_token"] = at
+                want = {k: got2xx if k in ("access_token.verified", "access_token_cache.hit") else 0 for k in at}
+                check(at == want, f"({v.key}) access-token counters moved {at}, want {want} (Envoy 2xx: {got2xx})")
             if v.rule:
                 by_rule = delta(f"rule.{v.rule}.allowed")
                 out["rule_allowed"] = by_rule
@@ -449,7 +570,7 @@ class Bench:
     def wrk_run(self, v: ec.Variant, **kw: Any) -> WrkResult:
         tf = self.pools[v.key] if v.tokens == "cold" else self.hot_file
         off = self.offsets.get(v.key, 0)
-        res = self.wrk.run(v.port, tf, offset=off, path=v.path, **kw)
+        res = self.wrk.run(v.port, tf, offset=off, path=v.path, extra_header=self.extra_header(v), **kw)
         if v.tokens == "cold":
             self.offsets[v.key] = off + res.requests + kw.get("connections", 16)
         return res
@@ -701,7 +822,8 @@ class Bench:
     def run(self) -> None:
         a = self.args
         self.results["meta"] = environment()
-        self.results["params"] = {k: v for k, v in vars(a).items() if k not in ("out",)}
+        self.results["meta"]["argv"] = " ".join(self.args.argv)
+        self.results["params"] = {k: v for k, v in vars(a).items() if k not in ("out", "argv")}
         self.offsets: dict[str, int] = {}
         self.prepare_tokens()
         self.start_main_envoy()
@@ -714,15 +836,26 @@ class Bench:
             log(f"({v.key}) {sem[v.key]}")
         self.results["semantics"] = sem
         if self.smoke:
+            if self.access_token is not None:
+                self.check_one_jwks_fetch("after the semantics runs")
             stop_envoy(self.envoy)
             return
         self.run_rounds()
+        if self.access_token is not None:
+            self.results["access_token"]["jwks_fetch_ok_end"] = self.check_one_jwks_fetch("after the rounds")
         self.results["envoy_rss_kib_end"] = rss_kib(self.envoy.pid)
         stop_envoy(self.envoy)
         if not a.no_extras:
             self.extra_key_fetch()
             self.extra_rss()
             self.extra_user_service()
+
+
+def request_bytes(v: ec.Variant, headers: dict[str, str]) -> int:
+    """The size of one of `v`'s requests as wrk writes it (request line,
+    Host, the token headers)."""
+    lines = [f"GET {v.path} HTTP/1.1", f"Host: 127.0.0.1:{v.port}", *(f"{k}: {x}" for k, x in headers.items())]
+    return sum(len(line) + 2 for line in lines) + 2
 
 
 def _count(xs: list) -> dict:
@@ -822,7 +955,7 @@ def environment() -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="correctness only: validation + a few hundred requests")
-    ap.add_argument("--variants", default="abcdefghr")
+    ap.add_argument("--variants", default="abcdefghrt")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument(
         "--baseline-wasm",
@@ -849,8 +982,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--micro", type=Path, default=REPO / "target" / "criterion", help="criterion output directory to include"
     )
     ap.add_argument("--out", type=Path, default=BENCH)
+    ap.add_argument(
+        "--name",
+        help="a subset run's name: writes RESULTS-NAME.md, results-NAME.png and out/results-NAME.json "
+        "(without the full run's notes), leaving RESULTS.md alone",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args(argv)
+    a.argv = sys.argv[1:] if argv is None else argv
     if a.smoke:
         a.pool = min(a.pool, 2000)
     return a

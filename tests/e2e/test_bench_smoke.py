@@ -1,9 +1,10 @@
 """The benchmark harness must not rot: `python -m bench.run_bench --smoke`
 (what `make bench-smoke` runs, after `make bench-build`, which `make test-e2e`
-does before pytest) starts the benchmark Envoy with every variant (a)-(h) and
-(r), checks each one answers correctly (identity header, 401 for bad tokens,
-hot/cold token-cache behaviour; (r): its rules route as configured) and sends
-a few hundred requests through wrk to each.
+does before pytest) starts the benchmark Envoy with every variant (a)-(h),
+(r) and (t), checks each one answers correctly (identity header, 401 for bad
+tokens, hot/cold token-cache behaviour; (r): its rules route as configured;
+(t): its access token verified from the cache on every request, the key set
+fetched once) and sends a few hundred requests through wrk to each.
 
 It measures nothing and asserts no time: only that the harness runs and every
 variant is correct. Without wrk (a system package: .ci/run installs it) it is
@@ -30,7 +31,11 @@ def test_bench_smoke(require_tool) -> None:
     assert p.returncode == 0, (
         f"bench.run_bench --smoke failed ({p.returncode}; `make bench-build` first):\n{out[-6000:]}"
     )
-    assert "bench-smoke: 9 variants valid" in out, out[-4000:]
+    assert "bench-smoke: 10 variants valid" in out, out[-4000:]
     assert "(r) rules: /api/orders/42?expand=items by rule api, DELETE 403, anyone 200 without a token" in out
-    for key in "abcdefghr":
+    assert (
+        "(t) access token: verified (x-auth-groups=bench-group); "
+        "tampered counted invalid, missing counted absent (200 without groups)"
+    ) in out
+    for key in "abcdefghrt":
         assert f"({key}) valid:" in out, f"variant ({key}) not validated:\n{out[-4000:]}"

@@ -5,24 +5,35 @@
 //! `--unpadded` every segment is base64url without `=` padding (what JWT
 //! libraries such as Envoy's `jwt_authn` expect); the signature then covers the
 //! unpadded text, so such tokens are as valid as the ALB's padded ones.
+//!
+//! `bench-mint access` mints instead one IdP access token (issue 13): RS256
+//! under the test kit's fixed RSA key A, Cognito-shaped claims, unpadded as
+//! IdPs emit it, and writes the key set that verifies it. One token is
+//! enough: the ALB forwards the same access token for a login's lifetime.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use alb_oidc_testkit::idp::{self, IdpKey, RsaFixture};
 use alb_oidc_testkit::token::{now_unix, sign_segments, Claims, HeaderFields, Padding, Signing};
 use alb_sim::keys::KeyDir;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use serde_json::json;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "bench-mint",
-    about = "Mint distinct ALB-format tokens for the benchmarks, one per line"
+    about = "Mint distinct ALB-format tokens for the benchmarks, one per line",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// alb-sim key directory; its current key signs.
-    #[arg(long)]
-    dir: PathBuf,
+    #[arg(long, required = true)]
+    dir: Option<PathBuf>,
     /// Number of tokens.
     #[arg(long, default_value_t = 1)]
     count: usize,
@@ -51,12 +62,80 @@ struct Args {
     #[arg(long, default_value = "bench-user")]
     sub: String,
     /// Output file.
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// One IdP access token (RS256, fixed RSA test key A) and its key set.
+    Access(AccessArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AccessArgs {
+    /// Payload `iss`.
+    #[arg(long, default_value = idp::IDP_ISSUER)]
+    issuer: String,
+    /// Payload `client_id`.
+    #[arg(long, default_value = idp::IDP_CLIENT_ID)]
+    client_id: String,
+    /// Payload `sub`: the data tokens' `sub`, or the filter refuses the pair.
+    #[arg(long, default_value = "bench-user")]
+    sub: String,
+    /// Payload `cognito:groups` (repeatable).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// Header `kid`, and the JWK's.
+    #[arg(long, default_value = "bench-idp")]
+    kid: String,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = 7200)]
+    exp_in: i64,
+    /// Output file: the token on one line.
     #[arg(long)]
     out: PathBuf,
+    /// Output file: the key set (JWKS) with the key's public JWK.
+    #[arg(long)]
+    jwks_out: PathBuf,
+}
+
+/// Cognito's access-token shape, so the filter parses a realistic payload.
+fn mint_access(a: &AccessArgs) -> Result<(), String> {
+    let key = IdpKey::rsa(RsaFixture::A, a.kid.clone()).map_err(|e| e.to_string())?;
+    let now = now_unix();
+    let header = json!({"alg": "RS256", "kid": a.kid, "typ": "JWT"});
+    let payload = json!({
+        "sub": a.sub,
+        "cognito:groups": a.groups,
+        "iss": a.issuer,
+        "version": 2,
+        "client_id": a.client_id,
+        "token_use": "access",
+        "scope": "openid profile email",
+        "auth_time": now,
+        "exp": now + a.exp_in,
+        "iat": now,
+        "jti": "0b5a6c1e-3d2f-4a8b-9c7d-1e2f3a4b5c6d",
+        "username": a.sub,
+    });
+    let token = idp::access_token(&header, &payload, &key).map_err(|e| e.to_string())?;
+    let write = |path: &PathBuf, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write(&a.out, format!("{token}\n"))?;
+    write(&a.jwks_out, idp::jwks(&[key.jwk()]))
 }
 
 fn run(a: &Args) -> Result<(), String> {
-    let pair = KeyDir::new(&a.dir)
+    if let Some(Command::Access(access)) = &a.command {
+        return mint_access(access);
+    }
+    // clap requires both without a subcommand.
+    let (Some(dir), Some(out)) = (&a.dir, &a.out) else {
+        return Err("--dir and --out are required".into());
+    };
+    let pair = KeyDir::new(dir)
         .signing_key(None)
         .map_err(|e| format!("key: {e}"))?;
     let header = HeaderFields {
@@ -107,7 +186,7 @@ fn run(a: &Args) -> Result<(), String> {
             })
             .collect()
     });
-    let mut f = std::fs::File::create(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let mut f = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
     for c in chunks {
         f.write_all(c?.as_bytes()).map_err(|e| e.to_string())?;
     }
