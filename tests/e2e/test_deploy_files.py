@@ -262,7 +262,8 @@ def test_compose_ports_and_addresses_agree(compose: dict, compose_envoy: dict) -
     assert cl["user_service"][:2] == ("user-service", port_of(listen))
     assert port_of(listen) in exposed(us)
     # Groups from the stand-in's Cognito-style custom:groups.
-    assert flags(us["command"])["groups-claim"] == "custom:groups"
+    # Groups come from the verified access token's cognito:groups (envoy/compose.yaml).
+    assert "groups-claim" not in flags(us["command"])
     # The demo upstream.
     du = flags(svcs["demo-upstream"]["command"])
     assert cl["demo_upstream"][:2] == ("demo-upstream", int(du["port"]))
@@ -391,9 +392,11 @@ def test_plugin_config_shows_every_setting(plugin: dict) -> None:
     raw = (ISTIO / plugin["__file__"]).read_text()
     for field in top:
         if field not in cfg:
-            # Only a setting that must stay unset for ALB tokens may be shown as a comment.
-            assert field == "audience" and re.search(rf"^\s*# {field}:", raw, re.M), f"pluginConfig lacks {field}"
-    assert sorted(cfg["headers"]) == sorted(hdr) and len(hdr) == 6
+            # Only a setting that must stay unset for ALB tokens from Cognito
+            # (no `aud`; no groups in the user claims) may be shown as a comment.
+            shown = re.search(rf"^\s*# {field}:", raw, re.M)
+            assert field in ("audience", "groups_claim") and shown, f"pluginConfig lacks {field}"
+    assert sorted(cfg["headers"]) == sorted(hdr) and len(hdr) == 10
     assert sorted(cfg["user_service"]) == sorted(us) and "cluster" in us
     assert cfg["claim_headers"]
     assert cfg["bypass_validation"] is False and cfg["allow_missing"] is False
