@@ -38,8 +38,14 @@ def envoy_perms(wasm: Path, key_server: Any, echo: Any, users: UserService) -> I
     yield from running_envoy(wasm, key_server, echo, users.port, cfg, "users-perms")
 
 
-def status(envoy: FilterEnvoy, token: str, path: str) -> int:
-    return envoy.request(path, [("x-amzn-oidc-data", token)]).status
+def wait_for_status(envoy: FilterEnvoy, minter: Any, sub: str, path: str, expected: int, what: str) -> None:
+    """A fresh token for `sub` gets `expected` on `path` once the cached
+    answer is revalidated (within `revalidate_s`)."""
+
+    def status() -> int:
+        return envoy.request(path, [("x-amzn-oidc-data", minter.mint(payload=payload(sub)))]).status
+
+    wait_until(lambda: status() == expected, timeout=REVALIDATE_S + 5, interval=0.2, what=what)
 
 
 def test_a_granted_permission_opens_and_a_revoke_closes(envoy_perms, users, echo, minter):
@@ -48,22 +54,12 @@ def test_a_granted_permission_opens_and_a_revoke_closes(envoy_perms, users, echo
     assert_refused(envoy_perms, echo, token, 403, path=upath("orders"), body=FORBIDDEN)
 
     users.admin("perms", "grant", "shop.view_order", "--user", sub)
-    wait_until(
-        lambda: status(envoy_perms, minter.mint(payload=payload(sub)), upath("orders")) == 200,
-        timeout=REVALIDATE_S + 5,
-        interval=0.2,
-        what="/orders open after the grant",
-    )
+    wait_for_status(envoy_perms, minter, sub, upath("orders"), 200, "/orders open after the grant")
     up = assert_allowed(envoy_perms, minter.mint(payload=payload(sub)), path=upath("orders"))
     assert up.get("x-auth-permissions") == "shop.view_order"
 
     users.admin("perms", "revoke", "shop.view_order", "--user", sub)
-    wait_until(
-        lambda: status(envoy_perms, minter.mint(payload=payload(sub)), upath("orders")) == 403,
-        timeout=REVALIDATE_S + 5,
-        interval=0.2,
-        what="/orders closed after the revoke",
-    )
+    wait_for_status(envoy_perms, minter, sub, upath("orders"), 403, "/orders closed after the revoke")
 
 
 def test_a_group_permission_applies_to_its_members(envoy_perms, users, minter):
@@ -79,12 +75,7 @@ def test_a_superuser_passes_permission_rules_but_is_not_staff(envoy_perms, users
     sub = new_sub()
     assert_refused(envoy_perms, echo, minter.mint(payload=payload(sub)), 403, path=upath("root"), body=FORBIDDEN)
     users.admin("users", "set", sub, "--superuser")
-    wait_until(
-        lambda: status(envoy_perms, minter.mint(payload=payload(sub)), upath("root")) == 200,
-        timeout=REVALIDATE_S + 5,
-        interval=0.2,
-        what="/root open for the superuser",
-    )
+    wait_for_status(envoy_perms, minter, sub, upath("root"), 200, "/root open for the superuser")
     up = assert_allowed(envoy_perms, minter.mint(payload=payload(sub)), path=upath("orders"))
     assert up.get("x-auth-permissions") == "*"
     assert up.get("x-auth-superuser") == "true"
@@ -96,12 +87,7 @@ def test_the_staff_rule(envoy_perms, users, echo, minter):
     sub = new_sub()
     assert_refused(envoy_perms, echo, minter.mint(payload=payload(sub)), 403, path=upath("staff"), body=FORBIDDEN)
     users.admin("users", "set", sub, "--staff")
-    wait_until(
-        lambda: status(envoy_perms, minter.mint(payload=payload(sub)), upath("staff")) == 200,
-        timeout=REVALIDATE_S + 5,
-        interval=0.2,
-        what="/staff open for staff",
-    )
+    wait_for_status(envoy_perms, minter, sub, upath("staff"), 200, "/staff open for staff")
     up = assert_allowed(envoy_perms, minter.mint(payload=payload(sub)), path=upath("staff"))
     assert up.get("x-auth-staff") == "true"
     assert up.get("x-auth-superuser") is None
