@@ -823,7 +823,11 @@ impl Flow {
             }
             let dispatched = match call.request(&self.config) {
                 Some(request) => host.dispatch(&request),
-                None => Err(DispatchFailed("no user_service configured".to_owned())),
+                // Queued under a configuration that had the call's block
+                // (user_service or access_token); the one in force has not.
+                None => Err(DispatchFailed(
+                    "the configuration in force has no block for this call".to_owned(),
+                )),
             };
             match dispatched {
                 Ok(token) => match call {
